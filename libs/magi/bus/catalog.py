@@ -1,0 +1,192 @@
+"""The reference-point message catalog: every message MAGI services exchange.
+
+`message()` is the only way code builds an envelope, and `MessageBus.bind` only takes a
+catalogued type, so this table is the whole truth; docs/reference-points.md is checked against
+it by tests/unit/test_catalog_docs.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from magi.bus.envelope import Envelope, MessageKind, ReferencePoint
+
+OR_VNFM, VI_VNFM, OR_VI, FACTS = ReferencePoint.OR_VNFM, ReferencePoint.VI_VNFM, ReferencePoint.OR_VI, ReferencePoint.FACTS
+
+
+class Payload(BaseModel):
+    # Payloads carry ids and deltas; unknown keys pass so a newer sender does not break an older reader.
+    model_config = ConfigDict(extra="allow")
+
+
+class VnfCreate(Payload):
+    vnfdId: str
+    vnfInstanceName: str | None = None
+    vnfInstanceDescription: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class VnfId(Payload):
+    vnfInstanceId: str
+
+
+class VnfTask(Payload):
+    vnfInstanceId: str
+    request: dict[str, Any]  # the SOL003 request body: InstantiateVnfRequest, TerminateVnfRequest …
+
+
+class LcmOpOccRef(Payload):
+    vnfLcmOpOccId: str
+
+
+class LcmOpOccChanged(Payload):
+    vnfLcmOpOccId: str
+    vnfInstanceId: str
+    operation: str
+    operationState: str
+    notificationStatus: str  # START | RESULT (SOL003)
+    error: dict[str, Any] | None = None
+    affectedVnfcs: list[dict[str, Any]] | None = None
+    affectedVirtualLinks: list[dict[str, Any]] | None = None
+
+
+class NsLcmOpOccChanged(Payload):
+    nsLcmOpOccId: str
+    nsInstanceId: str
+    operation: str
+    operationState: str
+    error: dict[str, Any] | None = None
+
+
+class GrantRequestMsg(Payload):
+    vnfInstanceId: str
+    vnfLcmOpOccId: str
+    vnfdId: str
+    operation: str
+    isAutomaticInvocation: bool = False
+
+
+class VnfdRef(Payload):
+    vnfdId: str
+
+
+class ComputeAllocate(Payload):
+    vimConnectionInfo: dict[str, Any]
+    resourceId: str  # MAGI's id of the VNFC resource: the idempotency key on the VIM
+    vnfInstanceId: str
+    vduId: str
+    zoneId: str | None = None
+    virtualCompute: dict[str, Any]
+    swImage: dict[str, Any] | None = None
+    networks: list[dict[str, Any]] = []
+
+
+class NetworkAllocate(Payload):
+    vimConnectionInfo: dict[str, Any]
+    resourceId: str
+    ownerId: str  # vnfInstanceId or nsInstanceId
+    vlId: str
+    cidr: str | None = None
+
+
+class StorageAllocate(Payload):
+    vimConnectionInfo: dict[str, Any]
+    resourceId: str
+    vnfInstanceId: str
+    storageId: str
+    sizeGb: float
+
+
+class ResourceRelease(Payload):
+    vimConnectionInfo: dict[str, Any]
+    resourceId: str
+
+
+class ResourceFact(Payload):
+    vimId: str
+    resourceId: str
+    resourceType: str  # COMPUTE | VL | STORAGE
+    ownerId: str | None = None
+    vimResourceId: str | None = None
+    zoneId: str | None = None
+
+
+class LifecycleFact(Payload):
+    # vnf.instantiated, vnf.terminated, ns.instantiated … : which instance, on which VIMs
+    pass
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    type: str
+    kind: MessageKind
+    exchange: ReferencePoint
+    producer: str
+    consumers: tuple[str, ...]
+    payload: type[Payload]
+    reply: str  # what the reply carries ("" for facts)
+    summary: str
+
+
+def _r(type_: str, ex: ReferencePoint, prod: str, cons: str, payload: type[Payload], reply: str, summary: str) -> MessageSpec:
+    return MessageSpec(type_, "request", ex, prod, (cons,), payload, reply, summary)
+
+
+def _f(type_: str, ex: ReferencePoint, prod: str, cons: tuple[str, ...], payload: type[Payload], summary: str) -> MessageSpec:
+    return MessageSpec(type_, "fact", ex, prod, cons, payload, "", summary)
+
+
+CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
+    # Or-Vnfm: NFVO drives the VNFM (SOL003 vnflcm semantics), VNFM asks the NFVO (grant, VNFD).
+    _r("vnf.create", OR_VNFM, "nfvo", "vnfm", VnfCreate, "VnfInstance", "create a VNF instance identifier"),
+    _r("vnf.instantiate", OR_VNFM, "nfvo", "vnfm", VnfTask, "{vnfLcmOpOccId}", "start InstantiateVnf on an instance"),
+    _r("vnf.terminate", OR_VNFM, "nfvo", "vnfm", VnfTask, "{vnfLcmOpOccId}", "start TerminateVnf on an instance"),
+    _r("vnf.delete", OR_VNFM, "nfvo", "vnfm", VnfId, "{}", "delete a NOT_INSTANTIATED VNF instance identifier"),
+    _r("lcmopocc.get", OR_VNFM, "nfvo", "vnfm", LcmOpOccRef, "VnfLcmOpOcc", "read a VNF LCM operation occurrence"),
+    _r("grant.request", OR_VNFM, "vnfm", "nfvo", GrantRequestMsg, "Grant (or ProblemDetails 403)", "ask permission and VIM placement for an LCM operation"),
+    _r("vnfd.get", OR_VNFM, "vnfm", "nfvo", VnfdRef, "normalized Vnfd + vnfPkgId", "read an onboarded VNFD"),
+    _f("lcmopocc.changed", OR_VNFM, "vnfm", ("vnfm", "nfvo", "monitoring"), LcmOpOccChanged, "VNF LCM operation occurrence changed state (VnfLcmOperationOccurrenceNotification)"),
+    _f("vnf.created", OR_VNFM, "vnfm", ("vnfm", "monitoring"), VnfId, "VNF instance identifier created (VnfIdentifierCreationNotification)"),
+    _f("vnf.deleted", OR_VNFM, "vnfm", ("vnfm", "monitoring"), VnfId, "VNF instance identifier deleted (VnfIdentifierDeletionNotification)"),
+    # Vi-Vnfm: VNFM asks the VIM adapter for virtualised resources.
+    _r("compute.allocate", VI_VNFM, "vnfm", "vim_adapter", ComputeAllocate, "{resourceId, vimResourceId, zoneId, addresses}", "create a VNFC's server"),
+    _r("compute.release", VI_VNFM, "vnfm", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete a VNFC's server"),
+    _r("network.allocate", VI_VNFM, "vnfm", "vim_adapter", NetworkAllocate, "{resourceId, vimResourceId}", "create a VNF-internal virtual link"),
+    _r("network.release", VI_VNFM, "vnfm", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete a VNF-internal virtual link"),
+    _r("storage.allocate", VI_VNFM, "vnfm", "vim_adapter", StorageAllocate, "{resourceId, vimResourceId}", "create a block storage volume"),
+    _r("storage.release", VI_VNFM, "vnfm", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete a block storage volume"),
+    # Or-Vi: NFVO asks the VIM adapter for NS-level resources.
+    _r("nsvl.create", OR_VI, "nfvo", "vim_adapter", NetworkAllocate, "{resourceId, vimResourceId}", "create an NS virtual link"),
+    _r("nsvl.delete", OR_VI, "nfvo", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete an NS virtual link"),
+    # Facts: what happened, for monitoring and anyone else who follows.
+    _f("nslcmopocc.changed", FACTS, "nfvo", ("nfvo", "monitoring"), NsLcmOpOccChanged, "NS LCM operation occurrence changed state"),
+    _f("ns.instantiated", FACTS, "nfvo", ("monitoring",), LifecycleFact, "an NS instance is INSTANTIATED, with its VNFs and VIMs"),
+    _f("ns.terminated", FACTS, "nfvo", ("monitoring",), LifecycleFact, "an NS instance is NOT_INSTANTIATED again"),
+    _f("vnf.instantiated", FACTS, "vnfm", ("monitoring",), LifecycleFact, "a VNF instance is INSTANTIATED, with its VNFCs and where they run"),
+    _f("vnf.terminated", FACTS, "vnfm", ("monitoring",), LifecycleFact, "a VNF instance is NOT_INSTANTIATED again"),
+    _f("resource.allocated", FACTS, "vim_adapter", ("monitoring",), ResourceFact, "a virtualised resource exists on a VIM"),
+    _f("resource.released", FACTS, "vim_adapter", ("monitoring",), ResourceFact, "a virtualised resource is gone from a VIM"),
+]}
+
+
+class UnknownMessage(KeyError):
+    pass
+
+
+def spec(type_: str) -> MessageSpec:
+    try:
+        return CATALOG[type_]
+    except KeyError:
+        raise UnknownMessage(f"{type_} is not in the message catalog") from None
+
+
+def message(type_: str, payload: dict[str, Any] | Payload, *, source: str, message_id: str | None = None,
+            causation_id: str | None = None, correlation_id: str | None = None) -> Envelope:
+    """Build a catalogued message; the payload is validated against the catalog's model."""
+    s = spec(type_)
+    body = payload if isinstance(payload, Payload) else s.payload.model_validate(payload)
+    kw: dict[str, Any] = {"message_id": message_id} if message_id else {}
+    return Envelope(type=type_, kind=s.kind, reference_point=s.exchange, source=source, causation_id=causation_id,
+                    correlation_id=correlation_id, payload=body.model_dump(mode="json", exclude_none=True), **kw)

@@ -1,0 +1,48 @@
+"""Settings shared by every service; each comes from a MAGI_* environment variable.
+
+docs/configuration.md lists them all; tests/unit/test_docs.py keeps that page in step.
+"""
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS = {"nfvo": 8081, "vnfm": 8080, "vim_adapter": 8082, "monitoring": 8083}
+
+
+class MagiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAGI_", extra="ignore")
+
+    amqp_url: str | None = Field(None, description="RabbitMQ URL; unset = in-process bus (magi up only)")
+    mongodb_uri: str | None = Field(None, description="MongoDB URI; unset = embedded nx-27017 under data_dir (magi up only)")
+    data_dir: str = Field(".magi", description="where the embedded store keeps its data")
+    host: str = Field("0.0.0.0", description="address the HTTP servers bind to")
+    public_host: str = Field("127.0.0.1", description="host name used in Location headers and callback URLs between services")
+    nfvo_port: int = Field(8081, description="NFVO HTTP port (SOL005, SOL003 grant and vnfpkgm)")
+    vnfm_port: int = Field(8080, description="VNFM HTTP port (SOL003 vnflcm)")
+    vim_adapter_port: int = Field(8082, description="VIM adapter HTTP port (health, metrics, inventory)")
+    monitoring_port: int = Field(8083, description="monitoring HTTP port (health, metrics, inventory)")
+    db_prefix: str = Field("magi", description="database name prefix; each service uses <prefix>_<service>")
+    auth_tokens: str = Field("", description="comma-separated Bearer tokens accepted by the APIs; empty = auth off")
+    strict_version: bool = Field(False, description="answer 400 when a request has no Version header")
+    request_timeout: float = Field(30.0, description="seconds a bus request waits for its reply")
+    prefetch: int = Field(16, description="messages a service handles at once")
+    delivery_limit: int = Field(5, description="deliveries of a failing message before it is dead-lettered")
+    external_nfvo_url: str | None = Field(None, description="VNFM only: send grants over SOL003 HTTP to this NFVO instead of the bus")
+    notification_retry_max: int = Field(8, description="delivery attempts of one notification before it is given up")
+    notification_backoff: float = Field(1.0, description="first retry delay of a notification, doubled each attempt")
+    sim_vcpus: int = Field(512, description="simulated VIM: vCPU capacity")
+    sim_memory_mb: int = Field(1024 * 1024, description="simulated VIM: memory capacity in MB")
+    sim_storage_gb: int = Field(100_000, description="simulated VIM: block storage capacity in GB")
+    sim_latency_ms: float = Field(0.0, description="simulated VIM: latency added to each resource call")
+    sim_failure_rate: float = Field(0.0, description="simulated VIM: probability a resource call fails")
+    log_level: str = Field("INFO", description="log level")
+
+    def port(self, service: str) -> int:
+        return int(getattr(self, f"{service}_port", 0))
+
+    def tokens(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.auth_tokens.split(",") if t.strip())
+
+    def url(self, service: str) -> str:
+        return f"http://{self.public_host}:{self.port(service)}"

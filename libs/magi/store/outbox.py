@@ -1,0 +1,62 @@
+"""Relays the messages stored in documents' `_outbox` to the bus, then clears them.
+
+At-least-once: a crash after publishing and before clearing re-publishes the same message ids,
+which consumers drop (ProcessedMessages).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from magi.bus.base import MessageBus
+from magi.bus.envelope import Envelope
+from magi.store.mongo import MongoStore
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, store: MongoStore, bus: MessageBus, poll_interval: float = 2.0):
+        self.store = store
+        self.bus = bus
+        self.poll_interval = poll_interval
+        self._event = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        store.relay = self  # repositories wake the relay after each write
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.store.name}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def flush(self) -> int:
+        sent = 0
+        for repo in list(self.store.repositories):
+            for record in await repo.pending():
+                for raw in record.get("_outbox") or []:
+                    await self.bus.publish(Envelope.model_validate(raw))
+                    sent += 1
+                await repo.mark_sent(record)  # a concurrent writer keeps the list: re-sent, deduped
+        return sent
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._event.wait(), self.poll_interval)
+            self._event.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or store away: keep the messages, try again later
+                log.warning("outbox.relay_failed", error=str(exc))
+                await asyncio.sleep(min(self.poll_interval, 1.0))

@@ -1,0 +1,18 @@
+"""Monitoring bootstrap: follows lifecycle and resource facts, serves the inventory."""
+from __future__ import annotations
+
+from magi.api.app import EtsiApi
+from magi.runtime import ServiceContext, ServiceUnit
+
+from monitoring import api, domain
+from monitoring.service import Inventory
+
+APIS: list[EtsiApi] = []
+
+
+def build(ctx: ServiceContext) -> ServiceUnit:
+    inv = Inventory(ctx.store)
+    for type_ in domain.FOLDS:
+        ctx.bus.on(type_, inv.on_fact)
+    api.add_routes(ctx.app, inv)
+    return ServiceUnit(ctx)

@@ -1,0 +1,91 @@
+"""NFVO bootstrap: SOL005 (vnfpkgm, nsd, nslcm), SOL003 grant, the VIM registry, Or-Vnfm and Or-Vi."""
+from __future__ import annotations
+
+from typing import Any
+
+from magi.api.app import EtsiApi
+from magi.api.problem import Problem
+from magi.bus.base import PermanentError
+from magi.bus.envelope import Envelope
+from magi.notifications.filters import nslcm_kind
+from magi.notifications.subscriptions import SubscriptionManager
+from magi.runtime import ServiceContext, ServiceUnit
+from magi.store.mongo import public
+from nfvo import ns_api
+from nfvo.grants import GrantRequest, Granting
+from nfvo.ns_lcm import NsLcm
+from nfvo.packages import Catalogue
+from nfvo.vims import SIMULATED, VimConnectionInfo, VimRegistration, VimRegistry
+from nfvo.vnfm_drivers import BusVnfm
+
+APIS = [
+    EtsiApi("nslcm", "v2", ("2.0.0", "2.1.0")),
+    EtsiApi("vnfpkgm", "v2", ("2.0.0", "2.1.0")),
+    EtsiApi("nsd", "v2", ("2.0.0", "2.1.0")),
+    EtsiApi("grant", "v1", ("1.5.0",)),
+]
+DEFAULT_VIM = VimRegistration(name="sim-default", site="lab",
+                              vimConnectionInfo=VimConnectionInfo(vimId="00000000-0000-4000-8000-000000000001", vimType=SIMULATED,
+                                                                  interfaceInfo={"endpoint": "simulated://default"}))
+
+
+def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUnit:
+    s = ctx.settings
+    vims = VimRegistry(ctx.store, ctx.public_url)
+    catalogue = Catalogue(ctx.store, ctx.public_url)
+    granting = Granting(ctx.store, vims, ctx.public_url)
+    lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, BusVnfm(ctx.bus), base_url=ctx.public_url)
+    notifier = SubscriptionManager(ctx.store, nslcm_kind(), base_url=ctx.public_url,
+                                   retry_max=s.notification_retry_max, backoff=s.notification_backoff)
+    vims.add_routes(ctx.app)
+    catalogue.add_routes(ctx.app)
+    granting.add_routes(ctx.app)
+    ns_api.add_routes(ctx.app, lcm)
+    notifier.add_routes(ctx.app)
+
+    # Or-Vnfm, VNFM → NFVO
+    async def grant(env: Envelope) -> dict[str, Any]:
+        p = dict(env.payload)
+        p["links"] = p.pop("_links", None)
+        try:
+            return public(await granting.decide(GrantRequest.model_validate(p)))
+        except Problem as exc:
+            raise PermanentError(exc.status, exc.detail, exc.title) from None
+
+    async def vnfd(env: Envelope) -> dict[str, Any]:
+        try:
+            pkg = await catalogue.onboarded_vnfd(env.payload["vnfdId"])
+        except Problem as exc:
+            raise PermanentError(exc.status, exc.detail) from None
+        return {"vnfd": pkg["_vnfd"], "vnfPkgId": pkg["id"]}
+
+    async def vnf_op_changed(env: Envelope) -> None:
+        lcm.vnf_op_changed(env.payload["vnfLcmOpOccId"])
+
+    async def notify(env: Envelope) -> None:
+        p = env.payload
+        body = {"notificationType": "NsLcmOperationOccurrenceNotification", "timeStamp": env.time, "nsInstanceId": p["nsInstanceId"],
+                "nsLcmOpOccId": p["nsLcmOpOccId"], "operation": p["operation"], "operationState": p["operationState"],
+                "notificationStatus": "START" if p["operationState"] in ("PROCESSING", "ROLLING_BACK") else "RESULT",
+                "isAutomaticInvocation": False,
+                "_links": {"nsInstance": {"href": f"{ctx.public_url}/nslcm/v2/ns_instances/{p['nsInstanceId']}"},
+                           "nsLcmOpOcc": {"href": f"{ctx.public_url}/nslcm/v2/ns_lcm_op_occs/{p['nsLcmOpOccId']}"}}}
+        if p.get("error"):
+            body["error"] = p["error"]
+        try:
+            ns = await lcm.instances.get(p["nsInstanceId"])
+            body["_match"] = {"nsdId": ns["nsdId"], "nsInstanceName": ns["nsInstanceName"]}
+        except Exception:
+            body["_match"] = {}
+        await notifier.emit(body, key=env.message_id)
+
+    ctx.bus.on("grant.request", grant)
+    ctx.bus.on("vnfd.get", vnfd)
+    ctx.bus.on("lcmopocc.changed", vnf_op_changed)
+    ctx.bus.on("nslcmopocc.changed", notify)
+
+    async def defaults() -> None:
+        if register_default_vim:
+            await vims.ensure(DEFAULT_VIM)
+
+    return ServiceUnit(ctx, on_start=[defaults, lcm.start, notifier.start], on_stop=[notifier.stop, lcm.stop])

@@ -1,0 +1,1 @@
+"""VIM driver plug-ins: one `VimDriver` implementation per SOL003 vimType."""
