@@ -64,7 +64,8 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
 
     async def notify(env: Envelope) -> None:
         p = env.payload
-        body = {"notificationType": "NsLcmOperationOccurrenceNotification", "timeStamp": env.time, "nsInstanceId": p["nsInstanceId"],
+        # SOL005 v3.7.1 spells this attribute `timestamp` in the NS LCM notifications (not `timeStamp`).
+        body = {"notificationType": "NsLcmOperationOccurrenceNotification", "timestamp": env.time, "nsInstanceId": p["nsInstanceId"],
                 "nsLcmOpOccId": p["nsLcmOpOccId"], "operation": p["operation"], "operationState": p["operationState"],
                 "notificationStatus": "START" if p["operationState"] in ("PROCESSING", "ROLLING_BACK") else "RESULT",
                 "isAutomaticInvocation": False,

@@ -336,8 +336,8 @@ class NsLcm:
         op["resourceChanges"] = {"affectedVnfs": [{"vnfInstanceId": v["vnfInstanceId"], "vnfdId": v["vnfdId"], "vnfProfileId": k,
                                                    "vnfName": v["instance"].get("vnfInstanceName", k), "changeType": "INSTANTIATE",
                                                    "changeResult": "COMPLETED"} for k, v in work["vnfs"].items()],
-                                 "affectedVls": [{"id": v["resourceId"], "vlProfileId": k, "changeType": "ADD", "changeResult": "COMPLETED"}
-                                                 for k, v in work["vls"].items()]}
+                                 "affectedVls": [{"nsVirtualLinkInstanceId": v["resourceId"], "nsVirtualLinkDescId": k, "vlProfileId": k,
+                                                  "changeType": "ADD", "changeResult": "COMPLETED"} for k, v in work["vls"].items()]}
         return op
 
     def _ns_vnf(self, v: dict[str, Any]) -> dict[str, Any]:

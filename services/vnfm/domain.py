@@ -189,10 +189,19 @@ def instantiated_info(flavour_id: str, level_id: str | None, vnfd: Any, vnfd_id:
     if level_id:
         level = next((lv for lv in flavour.instantiation_levels if lv.level_id == level_id), None)
         level_scale = dict(level.scale_levels) if level else {}
+    ext_cps = []
+    for ext in flavour.ext_cps:  # one per VNFC realising it, or one for an ext CP on an internal VL
+        vnfc_cps = [(c["id"], c) for v in vnfcs for c in v["vnfcCpInfo"] if ext.int_cpd and v["vduId"] == ext.int_cpd.vdu_id and c["cpdId"] == ext.int_cpd.cpd_id]
+        for i, (cp_id, _) in enumerate(vnfc_cps or [(None, None)]):
+            entry: dict[str, Any] = {"id": f"{ext.cpd_id}-{i}", "cpdId": ext.cpd_id, "cpConfigId": f"{ext.cpd_id}-{i}", "vnfdId": vnfd_id,
+                                     "cpProtocolInfo": []}  # addresses come with external connectivity
+            if cp_id:
+                entry["associatedVnfcCpId"] = cp_id
+            ext_cps.append(entry)
     info: dict[str, Any] = {
         "flavourId": flavour_id,
         "vnfState": "STARTED",
-        "extCpInfo": [],
+        "extCpInfo": ext_cps,
         "vnfcResourceInfo": vnfcs,
         "vnfVirtualLinkResourceInfo": vls,
         "virtualStorageResourceInfo": storages,

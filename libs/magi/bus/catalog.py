@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from magi.bus.envelope import Envelope, MessageKind, ReferencePoint
+from magi.telemetry import inject_trace
 
 OR_VNFM, VI_VNFM, OR_VI, FACTS = ReferencePoint.OR_VNFM, ReferencePoint.VI_VNFM, ReferencePoint.OR_VI, ReferencePoint.FACTS
 
@@ -188,5 +189,8 @@ def message(type_: str, payload: dict[str, Any] | Payload, *, source: str, messa
     s = spec(type_)
     body = payload if isinstance(payload, Payload) else s.payload.model_validate(payload)
     kw: dict[str, Any] = {"message_id": message_id} if message_id else {}
-    return Envelope(type=type_, kind=s.kind, reference_point=s.exchange, source=source, causation_id=causation_id,
-                    correlation_id=correlation_id, payload=body.model_dump(mode="json", exclude_none=True), **kw)
+    env = Envelope(type=type_, kind=s.kind, reference_point=s.exchange, source=source, causation_id=causation_id,
+                   correlation_id=correlation_id, payload=body.model_dump(mode="json", exclude_none=True), **kw)
+    # The trace context of the code that decided to send it, also when the outbox relays it later.
+    inject_trace(env)
+    return env

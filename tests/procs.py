@@ -1,0 +1,275 @@
+"""Run the four MAGI services as separate OS processes (`magi serve <service>`) over RabbitMQ,
+the way a deployment runs them, and talk to them over real HTTP through a `tests.suite.Suite`.
+
+Each service is its own process group with its log in a file; a failure prints the logs' tails.
+A background task samples each process's resident memory (psutil) every 0.2 s for the bench.
+
+The services' AMQP queues are durable and named `magi.<service>`: they are deleted before the
+services start and after they stop, so a run never inherits another run's messages (under
+`make test` a per-run vhost isolates runs as well).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from magi.config import MagiSettings
+from magi.runtime import SERVICES
+from tests.conftest import ports
+from tests.suite import Suite
+
+ROOT = Path(__file__).resolve().parent.parent
+MAGI = str(Path(sys.executable).parent / "magi")
+RSS_INTERVAL = 0.2
+
+
+class ServiceProcess:
+    """One `magi serve <service>` process: started in its own process group, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path, url: str):
+        self.name, self.argv, self.env, self.log_path, self.url = name, argv, env, log_path, url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.peak_rss = 0  # bytes, over every incarnation of the process
+        self._ps: psutil.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        assert not self.running(), f"{self.name} is already running"
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== start #{self.starts}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            # start_new_session: a process group (and session) of its own, signalled as a whole.
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._ps = psutil.Process(self.proc.pid)
+        except psutil.Error:
+            self._ps = None
+
+    def signal(self, sig: int) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    async def wait_exit(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.proc is not None and self.proc.poll() is None:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def kill(self) -> None:
+        """kill -9 the process group: a crash, nothing is flushed or closed."""
+        self.signal(signal.SIGKILL)
+        await self.wait_exit(10)
+
+    async def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM (graceful stop), then SIGKILL after `timeout`. Returns the exit code."""
+        if self.proc is None:
+            return None
+        self.signal(signal.SIGTERM)
+        if not await self.wait_exit(timeout):
+            self.signal(signal.SIGKILL)
+            await self.wait_exit(10)
+        return self.proc.poll()
+
+    async def wait_ready(self, http: aiohttp.ClientSession, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before it was ready\n{self.tail()}")
+            try:
+                async with http.get(f"{self.url}/health/ready", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status == 200:
+                        return
+                    last = f"{r.status} {(await r.text())[:300]}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                last = repr(exc)
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{self.name} not ready within {timeout}s (last: {last})\n{self.tail()}")
+            await asyncio.sleep(0.1)
+
+    def sample_rss(self) -> int:
+        """Current RSS of the process and its children (bytes); updates the peak."""
+        if self._ps is None or not self.running():
+            return 0
+        try:
+            procs = [self._ps, *self._ps.children(recursive=True)]
+            rss = 0
+            for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+        except psutil.Error:
+            return 0
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return f"--- {self.name}: no log at {self.log_path}"
+        return f"--- {self.name} ({self.log_path}), last {min(lines, len(text))} lines:\n" + "\n".join(text[-lines:])
+
+
+class RssSampler:
+    """Samples the processes' RSS every `interval` seconds in a background task."""
+
+    def __init__(self, procs: Iterable[ServiceProcess], interval: float = RSS_INTERVAL):
+        self.procs, self.interval = list(procs), interval
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="rss-sampler")
+
+    async def _loop(self) -> None:
+        while True:
+            for p in self.procs:
+                p.sample_rss()
+            await asyncio.sleep(self.interval)
+
+    def reset(self) -> None:
+        for p in self.procs:
+            p.peak_rss = 0
+
+    def peaks_mb(self) -> dict[str, float]:
+        for p in self.procs:
+            p.sample_rss()
+        return {p.name: round(p.peak_rss / 2**20, 1) for p in self.procs}
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+class ProcessSuite(Suite):
+    """A `Suite` whose services are OS processes: `units` is empty, `procs` has the processes."""
+
+    def __init__(self, settings: MagiSettings, procs: dict[str, ServiceProcess], log_dir: Path, rss: RssSampler):
+        super().__init__(settings, units=[], broker=None)
+        self.procs, self.log_dir, self.rss = procs, log_dir, rss
+
+    def proc(self, name: str) -> ServiceProcess:
+        return self.procs[name]
+
+    async def kill(self, name: str) -> None:
+        await self.procs[name].kill()
+
+    async def restart(self, name: str, timeout: float = 60.0) -> None:
+        """Start `name` again with the same command line and environment, and wait until ready."""
+        p = self.procs[name]
+        if p.running():
+            await p.stop()
+        p.start()
+        await p.wait_ready(self.http, timeout)
+
+    def tails(self, lines: int = 40) -> str:
+        return "\n".join(p.tail(lines) for p in self.procs.values())
+
+
+async def delete_queues(amqp_url: str, names: Iterable[str]) -> None:
+    """Delete durable queues (ignoring those that do not exist)."""
+    import aio_pika
+
+    conn = await aio_pika.connect(amqp_url, timeout=10)
+    try:
+        for name in names:
+            channel = await conn.channel()
+            try:
+                queue = await channel.get_queue(name, ensure=True)  # passive declare: raises if absent
+                await queue.delete(if_unused=False, if_empty=False)
+            except Exception:
+                pass  # never declared (the failed passive declare closed this channel)
+            finally:
+                with contextlib.suppress(Exception):
+                    if not channel.is_closed:
+                        await channel.close()
+    finally:
+        await conn.close()
+
+
+def service_queues(services: Iterable[str] = SERVICES) -> list[str]:
+    return [f"magi.{s}" for s in services]
+
+
+def _argv(service: str) -> list[str]:
+    argv = [MAGI, "serve", service]
+    if service == "nfvo":
+        argv.append("--default-vim")
+    return argv
+
+
+@asynccontextmanager
+async def process_suite(mongo_uri: str, amqp_url: str, db_prefix: str, *, log_dir: str | os.PathLike[str] | None = None,
+                        ready_timeout: float = 60.0, **env_overrides: Any) -> AsyncIterator[ProcessSuite]:
+    """The four services as separate `magi serve` processes; yields a ProcessSuite.
+
+    `env_overrides` are MagiSettings fields (e.g. `sim_latency_ms=300`), given to every process
+    as MAGI_<FIELD>. On exit: SIGTERM, then SIGKILL; the services' queues are deleted."""
+    port_map = ports()
+    fields: dict[str, Any] = {"amqp_url": amqp_url, "mongodb_uri": mongo_uri, "db_prefix": db_prefix,
+                              "public_host": "127.0.0.1", "host": "127.0.0.1", "notification_backoff": 0.05,
+                              **port_map, **env_overrides}
+    settings = MagiSettings(**fields)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAGI_")}
+    env.update({f"MAGI_{k.upper()}": str(v) for k, v in fields.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    own_dir = log_dir is None
+    logs = Path(tempfile.mkdtemp(prefix="magi-procs-")) if own_dir else Path(log_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = {s: ServiceProcess(s, _argv(s), env, logs / f"{s}.log", settings.url(s)) for s in SERVICES}
+    rss = RssSampler(procs.values())
+    suite = ProcessSuite(settings, procs, logs, rss)
+    failed = False
+    await delete_queues(amqp_url, service_queues())  # no stale messages from an earlier run
+    try:
+        async with aiohttp.ClientSession() as http:
+            suite.http = http
+            for p in procs.values():
+                p.start()
+            rss.start()
+            for p in procs.values():
+                await p.wait_ready(http, ready_timeout)
+            yield suite
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        await rss.stop()
+        for p in reversed(list(procs.values())):
+            await p.stop()
+        if failed:
+            print(f"\n=== MAGI service logs (in {logs}) ===\n{suite.tails()}", file=sys.stderr, flush=True)
+        with contextlib.suppress(Exception):
+            await delete_queues(amqp_url, service_queues())
+        if own_dir and not failed:
+            import shutil
+
+            shutil.rmtree(logs, ignore_errors=True)
