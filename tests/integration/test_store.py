@@ -1,0 +1,158 @@
+"""Store suite: runs against whatever MAGI_MONGODB_URI points to (nx-27017 here, MongoDB in a lab)."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from magi.bus.catalog import message
+from magi.bus.memory import InMemoryBroker, InMemoryBus
+from magi.store.mongo import AlreadyExists, ConcurrencyError, MongoStore, NotFound, ProcessedMessages, public
+from magi.store.outbox import OutboxRelay
+
+
+@pytest.fixture
+async def store(mongo_uri):
+    s = MongoStore(mongo_uri, f"t{uuid.uuid4().hex[:10]}")
+    yield s
+    await s.close()
+
+
+def fact(i: int = 0):
+    return message("vnf.created", {"vnfInstanceId": f"v{i}"}, source="test")
+
+
+async def test_insert_get_replace_delete_roundtrip_keeps_types(store):
+    repo = store.repository("things")
+    await store.ensure_indexes()
+    doc = {"id": str(uuid.uuid4()), "flag": False, "nested": {"on": True, "n": [1, 2]}, "_links": {"self": {"href": "x"}}}
+    await repo.insert(doc)
+    got = await repo.get(doc["id"])
+    assert public(got) == doc and got["_v"] == 1
+    got["flag"] = True
+    saved = await repo.replace(got)
+    assert saved["_v"] == 2 and (await repo.get(doc["id"]))["flag"] is True  # a real bool, not 1
+    with pytest.raises(AlreadyExists):
+        await repo.insert(doc)
+    await repo.delete(saved)
+    with pytest.raises(NotFound):
+        await repo.get(doc["id"])
+
+
+async def test_optimistic_concurrency_no_lost_update(store):
+    repo = store.repository("counters")
+    await repo.insert({"id": "c", "n": 0})
+
+    async def bump():
+        while True:
+            d = await repo.get("c")
+            d["n"] += 1
+            try:
+                await repo.replace(d)
+                return
+            except ConcurrencyError:
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(bump() for _ in range(30)))
+    assert (await repo.get("c"))["n"] == 30
+
+
+async def test_stale_write_is_refused(store):
+    repo = store.repository("stale")
+    await repo.insert({"id": "a", "x": 1})
+    one, two = await repo.get("a"), await repo.get("a")
+    one["x"] = 2
+    await repo.replace(one)
+    two["x"] = 3
+    with pytest.raises(ConcurrencyError):
+        await repo.replace(two)
+
+
+async def test_outbox_relays_each_message_once_even_when_writers_race(store):
+    repo = store.repository("agg")
+    broker = InMemoryBroker()
+    got: list[str] = []
+    follower = InMemoryBus("monitoring", broker, prefetch=1)
+
+    async def record(env):
+        got.append(env.message_id)
+
+    follower.on("vnf.created", record)
+    sender = InMemoryBus("vnfm", broker)
+    await follower.start()
+    await sender.start()
+    relay = OutboxRelay(store, sender, poll_interval=0.05)
+    sent = [fact(0)]
+    await repo.insert({"id": "a", "n": 0}, outbox=sent)
+    await relay.start()
+    for i in range(1, 20):  # writers append messages while the relay clears the outbox
+        d = await repo.get("a")
+        d["n"] = i
+        m = fact(i)
+        sent.append(m)
+        await repo.replace(d, outbox=[m])
+        await asyncio.sleep(0.01 * (i % 3))
+    for _ in range(100):
+        if len(set(got)) == len(sent) and (await repo.get("a"))["_pending"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    await relay.stop()
+    await sender.close()
+    await follower.close()
+    assert sorted(set(got)) == sorted(m.message_id for m in sent)
+    assert len(got) == len(sent), "a relayed message was sent again"
+
+
+async def test_outbox_survives_a_crash_before_relay(store):
+    """Stored but never published (the process died): a new relay sends it."""
+    repo = store.repository("crash")
+    await repo.insert({"id": "a"}, outbox=[fact(7)])
+    broker = InMemoryBroker()
+    got = []
+    follower = InMemoryBus("monitoring", broker)
+
+    async def record(env):
+        got.append(env.payload["vnfInstanceId"])
+
+    follower.on("vnf.created", record)
+    await follower.start()
+    bus = InMemoryBus("vnfm", broker)
+    await bus.start()
+    relay = OutboxRelay(store, bus)
+    assert await relay.flush() == 1
+    await asyncio.sleep(0.1)
+    assert got == ["v7"] and await relay.flush() == 0
+    await bus.close()
+    await follower.close()
+
+
+async def test_delete_with_outbox_keeps_a_tombstone_until_relayed(store):
+    repo = store.repository("tomb")
+    await repo.insert({"id": "a"})
+    await repo.delete(await repo.get("a"), outbox=[fact(1)])
+    with pytest.raises(NotFound):
+        await repo.get("a")
+    assert await repo.find() == []
+    broker = InMemoryBroker()
+    bus = InMemoryBus("vnfm", broker)
+    await bus.start()
+    assert await OutboxRelay(store, bus).flush() == 1
+    assert await repo.col.find_one({"_id": "a"}) is None
+    await bus.close()
+
+
+async def test_processed_messages_dedupe(store):
+    p = ProcessedMessages(store)
+    assert await p.get("m1") is None
+    await p.put("m1", {"ok": True})
+    await p.put("m1", {"ok": False})  # the first answer stays
+    assert await p.get("m1") == {"reply": {"ok": True}}
+
+
+async def test_unique_index_enforced(store):
+    repo = store.repository("uniq", [([("name", 1)], {"unique": True})])
+    await store.ensure_indexes()
+    await repo.insert({"id": "1", "name": "a"})
+    with pytest.raises(AlreadyExists):
+        await repo.insert({"id": "2", "name": "a"})
