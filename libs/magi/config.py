@@ -7,9 +7,6 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_PORTS = {"nfvo": 8081, "vnfm": 8080, "vim_adapter": 8082, "monitoring": 8083}
-
-
 class MagiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAGI_", extra="ignore")
 

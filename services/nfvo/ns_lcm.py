@@ -302,6 +302,8 @@ class NsLcm:
                 op = await self._save(op)
             if entry.get("state") != "INSTANTIATED":
                 state["step"] = f"instantiate VNF {prof.vnf_profile_id}"
+                if entry.get("failed"):  # retry: undo the failed VNF attempt, then instantiate afresh
+                    await self._undo_failed_vnf(entry, op, f"undo:{prof.vnf_profile_id}")
                 if "vnfLcmOpOccId" not in entry or entry.get("failed"):
                     req = {"flavourId": prof.flavour_id or "default"}
                     if prof.instantiation_level_id:
@@ -362,6 +364,9 @@ class NsLcm:
         for name, entry in vnfs.items():
             if "vnfInstanceId" not in entry or entry.get("deleted"):
                 continue
+            if entry.get("failed"):
+                state["step"] = f"roll back VNF {name}"
+                await self._undo_failed_vnf(entry, op, f"undo:{name}")
             if entry.get("state") == "INSTANTIATED" or (rollback and entry.get("vnfLcmOpOccId") and not entry.get("terminated")):
                 state["step"] = f"terminate VNF {name}"
                 if not entry.get("terminateOpOccId"):
@@ -409,11 +414,25 @@ class NsLcm:
                                                    "changeResult": "COMPLETED"} for k, v in vnfs.items() if "vnfInstanceId" in v]}
         return op
 
+    async def _undo_failed_vnf(self, entry: dict[str, Any], op: dict[str, Any], step: str) -> None:
+        """A VNF op occ left in FAILED_TEMP holds its instance: roll it back on the VNFM."""
+        vnf_op = await self.vnfm.op_occ(entry["vnfLcmOpOccId"])
+        if vnf_op["operationState"] == "FAILED_TEMP":
+            await self.vnfm.rollback_op(entry["vnfLcmOpOccId"], _key(op["id"], step, op["_work"]["attempt"]))
+        if vnf_op["operationState"] in ("FAILED_TEMP", "ROLLING_BACK"):
+            vnf_op = await self._wait_vnf(entry["vnfLcmOpOccId"], op, states={"ROLLED_BACK", "FAILED", "FAILED_TEMP"})
+            if vnf_op["operationState"] != "ROLLED_BACK":
+                raise RuntimeError(f"rolling back VNF operation {vnf_op['id']} ended {vnf_op['operationState']}")
+        entry["failed"] = False
+        entry.pop("vnfLcmOpOccId", None)
+        entry.pop("state", None)
+        await self._save(op)
+
     async def _last_instantiation(self, ns_id: str) -> dict[str, Any] | None:
         ops = [o for o in await self.op_occs.find({"nsInstanceId": ns_id}) if o["lcmOperationType"] == "INSTANTIATE" and o["operationState"] == COMPLETED]
         return max(ops, key=lambda o: o["startTime"]) if ops else None
 
-    async def _wait_vnf(self, vnf_op_id: str, op: dict[str, Any]) -> dict[str, Any]:
+    async def _wait_vnf(self, vnf_op_id: str, op: dict[str, Any], states: set[str] = VNF_TERMINAL) -> dict[str, Any]:
         """Until the VNF op occ is terminal or FAILED_TEMP: woken by Or-Vnfm facts, polled as a fallback."""
         ev = self._vnf_events.setdefault(vnf_op_id, asyncio.Event())
         deadline = time.monotonic() + self.vnf_timeout
@@ -421,7 +440,7 @@ class NsLcm:
             while time.monotonic() < deadline:
                 ev.clear()
                 vnf_op = await self.vnfm.op_occ(vnf_op_id)
-                if vnf_op["operationState"] in VNF_TERMINAL:
+                if vnf_op["operationState"] in states:
                     return vnf_op
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(ev.wait(), 2.0)

@@ -33,6 +33,10 @@ class VnfmDriver(abc.ABC):
     @abc.abstractmethod
     async def op_occ(self, op_id: str) -> dict[str, Any]: ...
 
+    @abc.abstractmethod
+    async def rollback_op(self, op_id: str, key: str) -> None:
+        """Roll back a FAILED_TEMP VNF op occ (releases what it created, frees the instance)."""
+
 
 class BusVnfm(VnfmDriver):
     def __init__(self, bus: MessageBus, source: str = "nfvo"):
@@ -55,6 +59,9 @@ class BusVnfm(VnfmDriver):
 
     async def op_occ(self, op_id: str) -> dict[str, Any]:
         return await self._ask("lcmopocc.get", {"vnfLcmOpOccId": op_id})
+
+    async def rollback_op(self, op_id: str, key: str) -> None:
+        await self._ask("lcmopocc.rollback", {"vnfLcmOpOccId": op_id}, key)
 
 
 class HttpSol003Vnfm(VnfmDriver):
@@ -93,3 +100,6 @@ class HttpSol003Vnfm(VnfmDriver):
 
     async def op_occ(self, op_id: str) -> dict[str, Any]:
         return (await self._call("GET", f"/vnf_lcm_op_occs/{op_id}"))[1]
+
+    async def rollback_op(self, op_id: str, key: str) -> None:
+        await self._call("POST", f"/vnf_lcm_op_occs/{op_id}/rollback")

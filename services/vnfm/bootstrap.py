@@ -54,7 +54,10 @@ def build(ctx: ServiceContext) -> ServiceUnit:
     async def get_op(p: dict[str, Any]) -> dict[str, Any]:
         return public(await lcm.get_op_occ(p["vnfLcmOpOccId"]))
 
-    for type_, fn in (("vnf.create", create), ("vnf.instantiate", instantiate), ("vnf.terminate", terminate),
+    async def rollback(p: dict[str, Any]) -> dict[str, Any]:
+        return {"vnfLcmOpOccId": (await lcm.rollback(p["vnfLcmOpOccId"]))["id"]}
+
+    for type_, fn in (("lcmopocc.rollback", rollback), ("vnf.create", create), ("vnf.instantiate", instantiate), ("vnf.terminate", terminate),
                       ("vnf.delete", delete), ("lcmopocc.get", get_op)):
         ctx.bus.on(type_, _bus_handler(fn))
 

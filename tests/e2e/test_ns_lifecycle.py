@@ -47,3 +47,33 @@ async def ns_lifecycle(s) -> dict:
     await s.req("DELETE", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}", expect=204)
     await s.req("GET", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}", expect=404)
     return {"ns": ns, "vnf_ids": vnf_ids}
+
+
+async def test_ns_with_failing_vnf_waits_in_failed_temp_then_retry_and_rollback(mongo_uri, db_prefix):
+    async with running_suite(mongo_uri, db_prefix) as s:
+        vnfd_id, nsd_id = _ids()
+        await s.onboard(vnfd_id, nsd_id)
+        _, vim, _ = await s.req("POST", f"{s.nfvo}/magi/v1/vims", json={"name": "tiny", "vimConnectionInfo": {
+            "vimType": "MAGI.SIMULATED", "extra": {"vcpus": 1, "memoryMb": 256, "storageGb": 1}}}, expect=201)
+        _, ns, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances", json={"nsdId": nsd_id, "nsName": "f", "nsDescription": "f"}, expect=201)
+        body = {"nsFlavourId": "default", "additionalParamsForVnf": [{"vnfProfileId": "VNF1", "additionalParams": {"vimId": vim["id"]}}]}
+        _, _, h = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}/instantiate", json=body, expect=202)
+        op = await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"})
+        assert op["operationState"] == "FAILED_TEMP"
+        assert "instantiate VNF VNF1" in op["error"]["detail"] and "capacity" in op["error"]["detail"]
+        # the NS is held by its failed operation
+        await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}/instantiate", json={"nsFlavourId": "default"}, expect=409)
+        await s.req("DELETE", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}", expect=409)
+        # retry: the failed VNF attempt is rolled back on the VNFM and tried again (and fails again here)
+        await s.req("POST", f"{h['Location']}/retry", expect=202)
+        op = await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"})
+        assert op["operationState"] == "FAILED_TEMP"
+        # rollback removes everything the operation created: VNF instances and VIM resources
+        await s.req("POST", f"{h['Location']}/rollback", expect=202)
+        op = await s.wait_op(h["Location"], {"ROLLED_BACK", "FAILED_TEMP"})
+        assert op["operationState"] == "ROLLED_BACK", op
+        _, vnfs, _ = await s.req("GET", f"{s.vnfm}/vnflcm/v2/vnf_instances", expect=200)
+        assert vnfs == []
+        _, res, _ = await s.req("GET", f"{s.vim}/magi/v1/vim_resources", expect=200)
+        assert res == []
+        await s.req("DELETE", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}", expect=204)

@@ -265,9 +265,10 @@ def test_other_variables_are_documented():
 
 
 @pytest.mark.parametrize("command", ["up", "serve"])
-def test_cli_flags_are_documented(command: str, capsys: pytest.CaptureFixture[str]):
+def test_cli_flags_are_documented(command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     from magi.cli import main
 
+    monkeypatch.setenv("COLUMNS", "300")  # no wrapped help lines
     with pytest.raises(SystemExit):
         main([command, "--help"])
     flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", capsys.readouterr().out)) - {"--help"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import pkgfactory as pf
+from tests.unit import pkgfactory as pf
 from magi.descriptors import (Check, DescriptorError, Limits, PackageError, detect_format,
                               load_nsd, load_vnf_package, read_csar, read_osm_package)
 from magi.descriptors._yaml import load_yaml

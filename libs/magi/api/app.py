@@ -95,7 +95,7 @@ async def conventions(request: web.Request, handler: Callable[[web.Request], Awa
             try:
                 if api is not None and not request.path.endswith("/api_versions"):
                     _check_version(api, request.headers.get("Version"), settings.strict_version)
-                if api is not None and settings.auth_tokens:
+                if settings.auth_tokens and (api is not None or request.path.startswith("/magi/")):
                     _check_auth(request, settings)
                 resp = await handler(request)
             except Problem as p:

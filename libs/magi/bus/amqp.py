@@ -44,7 +44,7 @@ class AmqpBus(MessageBus):
         self._conn = await aio_pika.connect_robust(self.url, client_properties={"connection_name": f"magi-{self.service}"})
         # Publishing channel: confirms on, and it also consumes direct replies (RabbitMQ requires
         # the reply-to consumer and the publisher to share the channel).
-        self._pub = await self._conn.channel(publisher_confirms=True)
+        self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         await self._declare(self._pub)
         reply_queue = await self._pub.get_queue(REPLY_TO, ensure=False)
         await reply_queue.consume(self._on_reply, no_ack=True)
@@ -103,7 +103,8 @@ class AmqpBus(MessageBus):
     async def publish(self, envelope: Envelope) -> None:
         if self._pub is None:
             raise BusError("bus not started")
-        await self._exchanges[envelope.reference_point.value].publish(self._message(envelope), routing_key=envelope.type)
+        # Facts go to whoever follows them, possibly nobody: not mandatory.
+        await self._exchanges[envelope.reference_point.value].publish(self._message(envelope), routing_key=envelope.type, mandatory=False)
 
     async def _request(self, envelope: Envelope, timeout: float) -> Envelope:
         if self._pub is None:
@@ -153,9 +154,10 @@ class AmqpBus(MessageBus):
                 await message.nack(requeue=True)
                 return
             if reply is not None and message.reply_to:
-                await self._pub.default_exchange.publish(
-                    self._message(reply, expiration=None), routing_key=message.reply_to
-                )
+                try:
+                    await self._pub.default_exchange.publish(self._message(reply), routing_key=message.reply_to, mandatory=False)
+                except Exception as exc:  # the requester gave up; the result is stored, a retry is answered from it
+                    log.info("bus.reply_dropped", type=env.type, error=str(exc))
             await message.ack()
         finally:
             if task:

@@ -2,7 +2,7 @@
 
 `message()` is the only way code builds an envelope, and `MessageBus.bind` only takes a
 catalogued type, so this table is the whole truth; docs/reference-points.md is checked against
-it by tests/unit/test_catalog_docs.py.
+it by tests/unit/test_docs.py.
 """
 from __future__ import annotations
 
@@ -48,9 +48,11 @@ class LcmOpOccChanged(Payload):
     operation: str
     operationState: str
     notificationStatus: str  # START | RESULT (SOL003)
+    isAutomaticInvocation: bool = False
     error: dict[str, Any] | None = None
     affectedVnfcs: list[dict[str, Any]] | None = None
     affectedVirtualLinks: list[dict[str, Any]] | None = None
+    affectedVirtualStorages: list[dict[str, Any]] | None = None
 
 
 class NsLcmOpOccChanged(Payload):
@@ -114,9 +116,19 @@ class ResourceFact(Payload):
     zoneId: str | None = None
 
 
-class LifecycleFact(Payload):
-    # vnf.instantiated, vnf.terminated, ns.instantiated … : which instance, on which VIMs
-    pass
+class VnfLifecycleFact(Payload):
+    vnfInstanceId: str
+    vnfdId: str | None = None
+    nsInstanceId: str | None = None
+    vnfcs: list[dict[str, Any]] = []  # {vnfcId, vduId, vimId, resourceId, vimResourceId, zoneId}
+    vimIds: list[str] = []
+
+
+class NsLifecycleFact(Payload):
+    nsInstanceId: str
+    nsdId: str | None = None
+    vnfInstanceIds: list[str] = []
+    vimIds: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -146,13 +158,14 @@ CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
     _r("vnf.terminate", OR_VNFM, "nfvo", "vnfm", VnfTask, "{vnfLcmOpOccId}", "start TerminateVnf on an instance"),
     _r("vnf.delete", OR_VNFM, "nfvo", "vnfm", VnfId, "{}", "delete a NOT_INSTANTIATED VNF instance identifier"),
     _r("lcmopocc.get", OR_VNFM, "nfvo", "vnfm", LcmOpOccRef, "VnfLcmOpOcc", "read a VNF LCM operation occurrence"),
+    _r("lcmopocc.rollback", OR_VNFM, "nfvo", "vnfm", LcmOpOccRef, "{vnfLcmOpOccId}", "roll back a FAILED_TEMP VNF LCM operation occurrence"),
     _r("grant.request", OR_VNFM, "vnfm", "nfvo", GrantRequestMsg, "Grant (or ProblemDetails 403)", "ask permission and VIM placement for an LCM operation"),
     _r("vnfd.get", OR_VNFM, "vnfm", "nfvo", VnfdRef, "normalized Vnfd + vnfPkgId", "read an onboarded VNFD"),
     _f("lcmopocc.changed", OR_VNFM, "vnfm", ("vnfm", "nfvo", "monitoring"), LcmOpOccChanged, "VNF LCM operation occurrence changed state (VnfLcmOperationOccurrenceNotification)"),
     _f("vnf.created", OR_VNFM, "vnfm", ("vnfm", "monitoring"), VnfId, "VNF instance identifier created (VnfIdentifierCreationNotification)"),
     _f("vnf.deleted", OR_VNFM, "vnfm", ("vnfm", "monitoring"), VnfId, "VNF instance identifier deleted (VnfIdentifierDeletionNotification)"),
     # Vi-Vnfm: VNFM asks the VIM adapter for virtualised resources.
-    _r("compute.allocate", VI_VNFM, "vnfm", "vim_adapter", ComputeAllocate, "{resourceId, vimResourceId, zoneId, addresses}", "create a VNFC's server"),
+    _r("compute.allocate", VI_VNFM, "vnfm", "vim_adapter", ComputeAllocate, "{resourceId, vimResourceId, vimId, zoneId, addresses}", "create a VNFC's server"),
     _r("compute.release", VI_VNFM, "vnfm", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete a VNFC's server"),
     _r("network.allocate", VI_VNFM, "vnfm", "vim_adapter", NetworkAllocate, "{resourceId, vimResourceId}", "create a VNF-internal virtual link"),
     _r("network.release", VI_VNFM, "vnfm", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete a VNF-internal virtual link"),
@@ -163,10 +176,10 @@ CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
     _r("nsvl.delete", OR_VI, "nfvo", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete an NS virtual link"),
     # Facts: what happened, for monitoring and anyone else who follows.
     _f("nslcmopocc.changed", FACTS, "nfvo", ("nfvo", "monitoring"), NsLcmOpOccChanged, "NS LCM operation occurrence changed state"),
-    _f("ns.instantiated", FACTS, "nfvo", ("monitoring",), LifecycleFact, "an NS instance is INSTANTIATED, with its VNFs and VIMs"),
-    _f("ns.terminated", FACTS, "nfvo", ("monitoring",), LifecycleFact, "an NS instance is NOT_INSTANTIATED again"),
-    _f("vnf.instantiated", FACTS, "vnfm", ("monitoring",), LifecycleFact, "a VNF instance is INSTANTIATED, with its VNFCs and where they run"),
-    _f("vnf.terminated", FACTS, "vnfm", ("monitoring",), LifecycleFact, "a VNF instance is NOT_INSTANTIATED again"),
+    _f("ns.instantiated", FACTS, "nfvo", ("monitoring",), NsLifecycleFact, "an NS instance is INSTANTIATED, with its VNFs and VIMs"),
+    _f("ns.terminated", FACTS, "nfvo", ("monitoring",), NsLifecycleFact, "an NS instance is NOT_INSTANTIATED again"),
+    _f("vnf.instantiated", FACTS, "vnfm", ("monitoring",), VnfLifecycleFact, "a VNF instance is INSTANTIATED, with its VNFCs and where they run"),
+    _f("vnf.terminated", FACTS, "vnfm", ("monitoring",), VnfLifecycleFact, "a VNF instance is NOT_INSTANTIATED again"),
     _f("resource.allocated", FACTS, "vim_adapter", ("monitoring",), ResourceFact, "a virtualised resource exists on a VIM"),
     _f("resource.released", FACTS, "vim_adapter", ("monitoring",), ResourceFact, "a virtualised resource is gone from a VIM"),
 ]}

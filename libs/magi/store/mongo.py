@@ -9,6 +9,7 @@ send are one document (the `_outbox` field), relayed afterwards by `OutboxRelay`
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timezone
 from collections.abc import Iterable
 from typing import Any
 
@@ -209,15 +210,21 @@ def live(query: dict[str, Any] | None = None) -> dict[str, Any]:
 class ProcessedMessages:
     """Message ids a consumer has handled, with the reply it gave: makes handlers idempotent."""
 
+    RETENTION_SECONDS = 7 * 86400  # longer than any redelivery or retry window
+
     def __init__(self, store: MongoStore):
         self.col = store.db["processed_messages"]
+        self._indexed = False
 
     async def get(self, message_id: str) -> dict[str, Any] | None:
         doc = await self.col.find_one({"_id": message_id})
         return None if doc is None else {"reply": doc.get("reply")}
 
     async def put(self, message_id: str, reply: dict[str, Any] | None) -> None:
+        if not self._indexed:
+            await self.col.create_index("at", expireAfterSeconds=self.RETENTION_SECONDS)
+            self._indexed = True
         try:
-            await self.col.insert_one({"_id": message_id, "reply": reply})
+            await self.col.insert_one({"_id": message_id, "reply": reply, "at": datetime.now(timezone.utc)})
         except DuplicateKeyError:
             pass
