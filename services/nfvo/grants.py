@@ -49,6 +49,13 @@ class Granting:
         if existing is None:
             await self.pins.insert({"id": vnf_instance_id, "vimId": vim_id})
 
+    async def vims_of(self, vnf_instance_ids: list[str]) -> set[str]:
+        """The VIMs the grants of these VNF instances placed resources on."""
+        found: set[str] = set()
+        for g in await self.repo.find({"vnfInstanceId": {"$in": list(vnf_instance_ids)}}):
+            found.update((g.get("vimConnectionInfo") or {}).keys())
+        return found
+
     async def decide(self, req: GrantRequest) -> dict[str, Any]:
         if req.operation not in GRANTED_OPERATIONS:
             raise Problem(400, f"operation {req.operation} is not a granted LCM operation type")

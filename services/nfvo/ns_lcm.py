@@ -81,6 +81,7 @@ class NsLcm:
               "nsdId": nsd["nsdId"], "nsdInfoId": nsd["id"], "nsState": NOT_INSTANTIATED, "_nsd": nsd["_nsd"]}
         ns["_links"] = self._ns_links(ns)
         await self.instances.insert(ns)
+        await self._refresh_usage([], [ns["nsdInfoId"]])
         return ns
 
     async def get(self, ns_id: str) -> dict[str, Any]:
@@ -105,6 +106,7 @@ class NsLcm:
             await self.instances.delete(ns)
         except ConcurrencyError:
             raise Problem(409, f"NS instance {ns_id} changed while being deleted") from None
+        await self._refresh_usage([], [ns["nsdInfoId"]])
 
     async def instantiate(self, ns_id: str, req: dict[str, Any]) -> dict[str, Any]:
         ns = await self.get(ns_id)
@@ -322,7 +324,6 @@ class NsLcm:
                 entry["state"] = "INSTANTIATED"
                 op = await self._save(op)
         state["step"] = "record NS instance"
-        await self.catalogue.mark_in_use([v["vnfPkgId"] for v in work["vnfs"].values() if v.get("vnfPkgId")], None, True)
         ns = await self.instances.get(ns["id"])
         ns["nsState"] = INSTANTIATED
         ns["flavourId"] = params["nsFlavourId"]
@@ -331,10 +332,12 @@ class NsLcm:
                                   "resourceHandle": [{"vimId": v["vimId"], "resourceId": v.get("vimResourceId") or v["resourceId"]}]}
                                  for k, v in work["vls"].items()]
         ns["_links"] = self._ns_links(ns)
-        vim_ids = sorted({v["vimId"] for v in work["vls"].values()})
-        await self.instances.replace(ns, outbox=[message("ns.instantiated", {"nsInstanceId": ns["id"], "nsdId": ns["nsdId"],
+        vnf_ids = [v["vnfInstanceId"] for v in work["vnfs"].values()]
+        vim_ids = sorted({v["vimId"] for v in work["vls"].values()} | await self.granting.vims_of(vnf_ids))
+        ns = await self.instances.save(ns, outbox=[message("ns.instantiated", {"nsInstanceId": ns["id"], "nsdId": ns["nsdId"],
                                                                              "vnfInstanceIds": [v["vnfInstanceId"] for v in work["vnfs"].values()],
                                                                              "vimIds": vim_ids}, source=self.source)])
+        await self._refresh_usage([v["vnfPkgId"] for v in work["vnfs"].values() if v.get("vnfPkgId")], [ns["nsdInfoId"]])
         op["resourceChanges"] = {"affectedVnfs": [{"vnfInstanceId": v["vnfInstanceId"], "vnfdId": v["vnfdId"], "vnfProfileId": k,
                                                    "vnfName": v["instance"].get("vnfInstanceName", k), "changeType": "INSTANTIATE",
                                                    "changeResult": "COMPLETED"} for k, v in work["vnfs"].items()],
@@ -402,17 +405,24 @@ class NsLcm:
             vl["deleted"] = True
             op = await self._save(op)
         state["step"] = "record NS instance"
-        await self.catalogue.mark_in_use([v["vnfPkgId"] for v in vnfs.values() if v.get("vnfPkgId")], None, False)
         ns = await self.instances.get(op["nsInstanceId"])
         ns["nsState"] = NOT_INSTANTIATED
         for k in ("flavourId", "vnfInstance", "virtualLinkInfo"):
             ns.pop(k, None)
         ns["_links"] = self._ns_links(ns)
         await self.instances.replace(ns, outbox=[] if rollback else [message("ns.terminated", {"nsInstanceId": ns["id"], "nsdId": ns["nsdId"]}, source=self.source)])
+        await self._refresh_usage([v["vnfPkgId"] for v in vnfs.values() if v.get("vnfPkgId")], [ns["nsdInfoId"]])
         op["resourceChanges"] = {"affectedVnfs": [{"vnfInstanceId": v["vnfInstanceId"], "vnfdId": v["vnfdId"], "vnfProfileId": k,
                                                    "vnfName": (v.get("instance") or {}).get("vnfInstanceName", k), "changeType": "TERMINATE",
                                                    "changeResult": "COMPLETED"} for k, v in vnfs.items() if "vnfInstanceId" in v]}
         return op
+
+    async def _refresh_usage(self, pkg_ids: list[str], nsd_ids: list[str]) -> None:
+        """Packages are IN_USE while an instantiated NS runs their VNFs; NSDs while an NS instance exists."""
+        all_ns = await self.instances.find()
+        used_pkgs = {v.get("vnfPkgId") for ns in all_ns if ns["nsState"] == INSTANTIATED for v in ns.get("vnfInstance", [])}
+        used_nsds = {ns["nsdInfoId"] for ns in all_ns}
+        await self.catalogue.set_usage(used_pkgs, used_nsds, pkg_ids, nsd_ids)
 
     async def _undo_failed_vnf(self, entry: dict[str, Any], op: dict[str, Any], step: str) -> None:
         """A VNF op occ left in FAILED_TEMP holds its instance: roll it back on the VNFM."""

@@ -211,19 +211,22 @@ class Catalogue:
                     "nsdOnboardingState": "ONBOARDED", "nsdOperationalState": "ENABLED", "_nsd": nsd.model_dump(mode="json")})
         await self.nsds.replace(doc)
 
-    async def mark_in_use(self, pkg_ids: list[str], nsd_info_id: str | None, in_use: bool) -> None:
+    async def set_usage(self, used_pkg_ids: set[str], used_nsd_ids: set[str], pkg_ids: list[str], nsd_ids: list[str]) -> None:
         """usageState follows the instances: IN_USE while one uses the package or NSD."""
-        state = "IN_USE" if in_use else "NOT_IN_USE"
-        for pid in pkg_ids:
-            for _ in range(3):
-                try:
-                    doc = await self.pkgs.get(pid)
-                    if doc["usageState"] != state:
-                        doc["usageState"] = state
-                        await self.pkgs.replace(doc)
-                    break
-                except (ConcurrencyError, NotFound):
-                    continue
+        for repo, ids, used, field in ((self.pkgs, pkg_ids, used_pkg_ids, "usageState"), (self.nsds, nsd_ids, used_nsd_ids, "nsdUsageState")):
+            for rid in ids:
+                state = "IN_USE" if rid in used else "NOT_IN_USE"
+                for _ in range(5):
+                    try:
+                        doc = await repo.get(rid)
+                        if doc[field] != state:
+                            doc[field] = state
+                            await repo.replace(doc)
+                        break
+                    except ConcurrencyError:
+                        continue
+                    except NotFound:
+                        break
 
     # -- HTTP ------------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:

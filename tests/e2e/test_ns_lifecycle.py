@@ -77,3 +77,31 @@ async def test_ns_with_failing_vnf_waits_in_failed_temp_then_retry_and_rollback(
         _, res, _ = await s.req("GET", f"{s.vim}/magi/v1/vim_resources", expect=200)
         assert res == []
         await s.req("DELETE", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}", expect=204)
+
+
+async def test_usage_states_follow_instances(mongo_uri, db_prefix):
+    async with running_suite(mongo_uri, db_prefix) as s:
+        vnfd_id, nsd_id = _ids()
+        pkg_id, nsd_info_id = await s.onboard(vnfd_id, nsd_id)
+        nsd_url, pkg_url = f"{s.nfvo}/nsd/v2/ns_descriptors/{nsd_info_id}", f"{s.nfvo}/vnfpkgm/v2/vnf_packages/{pkg_id}"
+        ids = []
+        for name in ("a", "b"):
+            _, ns, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances", json={"nsdId": nsd_id, "nsName": name, "nsDescription": name}, expect=201)
+            ids.append(ns["id"])
+            _, _, h = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}/instantiate", json={"nsFlavourId": "default"}, expect=202)
+            assert (await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"}))["operationState"] == "COMPLETED"
+        assert (await s.req("GET", nsd_url))[1]["nsdUsageState"] == "IN_USE"
+        _, _, h = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ids[0]}/terminate", json={}, expect=202)
+        await s.wait_op(h["Location"], {"COMPLETED"})
+        assert (await s.req("GET", pkg_url))[1]["usageState"] == "IN_USE"  # the other NS still runs it
+        _, _, h = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ids[1]}/terminate", json={}, expect=202)
+        await s.wait_op(h["Location"], {"COMPLETED"})
+        assert (await s.req("GET", pkg_url))[1]["usageState"] == "NOT_IN_USE"
+        # a package in use cannot go; a disabled, unused one can
+        for ns_id in ids:
+            await s.req("DELETE", f"{s.nfvo}/nslcm/v2/ns_instances/{ns_id}", expect=204)
+        assert (await s.req("GET", nsd_url))[1]["nsdUsageState"] == "NOT_IN_USE"
+        await s.req("DELETE", pkg_url, expect=409)  # still ENABLED
+        _, _, h = await s.req("GET", pkg_url)
+        await s.req("PATCH", pkg_url, json={"operationalState": "DISABLED"}, headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+        await s.req("DELETE", pkg_url, expect=204)
