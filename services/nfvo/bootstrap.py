@@ -89,4 +89,4 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
         if register_default_vim:
             await vims.ensure(DEFAULT_VIM)
 
-    return ServiceUnit(ctx, on_start=[defaults, lcm.start, notifier.start], on_stop=[notifier.stop, lcm.stop])
+    return ServiceUnit(ctx, on_start=[defaults, catalogue.resume, lcm.start, notifier.start], on_stop=[notifier.stop, lcm.stop])

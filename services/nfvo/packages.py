@@ -7,6 +7,8 @@ with `onboardingFailureDetails`. Content bytes live in the NFVO's own database (
 from __future__ import annotations
 
 import asyncio
+import io
+import zipfile
 from typing import Any
 
 import structlog
@@ -121,6 +123,21 @@ class Catalogue:
                     "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files})
         await self.pkgs.replace(doc)
         log.info("vnfpkg.onboarded", vnfPkgId=doc["id"], vnfdId=v.vnfd_id)
+
+    async def resume(self) -> None:
+        """Packages a crash left in UPLOADING or PROCESSING: process the stored content again, or
+        go back to CREATED when the content never arrived (the upload can then be repeated)."""
+        for doc in await self.pkgs.find({"onboardingState": {"$in": ["UPLOADING", "PROCESSING"]}}):
+            stored = await self.contents.find_one({"_id": doc["id"]})
+            if stored is None:
+                doc["onboardingState"] = "CREATED"
+                await self.pkgs.replace(doc)
+                continue
+            doc["onboardingState"] = "PROCESSING"
+            doc = await self.pkgs.replace(doc)
+            task = asyncio.create_task(self._process_pkg(doc, bytes(stored["data"]), stored.get("filename")))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def content(self, pkg_id: str) -> bytes:
         found = await self.contents.find_one({"_id": pkg_id})
@@ -268,9 +285,7 @@ class Catalogue:
             if doc["onboardingState"] != "ONBOARDED":
                 raise Problem(409, f"VNF package {doc['id']} is not ONBOARDED")
             files = doc.get("_vnfdFiles") or []
-            import zipfile, io
-            from magi.descriptors import detect_format  # noqa: F401  (format-neutral: serve the descriptor files)
-            pkg = load_vnf_package(await self.content(doc["id"]))
+            pkg = await asyncio.to_thread(load_vnf_package, await self.content(doc["id"]))
             if "text/plain" in request.headers.get("Accept", "") and len(files) == 1:
                 return web.Response(body=pkg.files[files[0]], content_type="text/plain")
             buf = io.BytesIO()

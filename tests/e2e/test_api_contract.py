@@ -190,3 +190,30 @@ async def test_failed_vim_step_goes_failed_temp_then_rollback(suite):
     assert res == []  # rollback removed exactly what was created
     await s.req("POST", f"{op['_links']['self']['href']}/retry", expect=409)
     await s.req("DELETE", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}", expect=204)
+
+
+async def test_package_left_processing_by_a_crash_is_onboarded_on_restart(mongo_uri, db_prefix):
+    from tests.unit.pkgfactory import make_vnf_csar
+    from bson import Binary
+    from magi.store.mongo import MongoStore
+
+    vnfd_id = str(uuid.uuid4())
+    store = MongoStore(mongo_uri, f"{db_prefix}_nfvo")
+    pkgs = store.repository("vnf_packages")
+    # what a crash mid-onboarding leaves: content stored, state PROCESSING, nobody working on it
+    await pkgs.insert({"id": "p1", "onboardingState": "PROCESSING", "operationalState": "DISABLED", "usageState": "NOT_IN_USE",
+                       "_links": {"self": {"href": "x"}}})
+    await store.db["package_contents"].insert_one({"_id": "p1", "data": Binary(make_vnf_csar(vnfd_id)), "filename": None})
+    await pkgs.insert({"id": "p2", "onboardingState": "UPLOADING", "operationalState": "DISABLED", "usageState": "NOT_IN_USE",
+                       "_links": {"self": {"href": "y"}}})
+    await store.close()
+    async with running_suite(mongo_uri, db_prefix) as s:
+        import asyncio
+        for _ in range(100):
+            _, p, _ = await s.req("GET", f"{s.nfvo}/vnfpkgm/v2/vnf_packages/p1", expect=200)
+            if p["onboardingState"] == "ONBOARDED":
+                break
+            await asyncio.sleep(0.05)
+        assert p["onboardingState"] == "ONBOARDED" and p["vnfdId"] == vnfd_id
+        _, p2, _ = await s.req("GET", f"{s.nfvo}/vnfpkgm/v2/vnf_packages/p2", expect=200)
+        assert p2["onboardingState"] == "CREATED"  # the upload can be repeated
