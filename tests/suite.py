@@ -52,9 +52,9 @@ class Suite:
             assert time.monotonic() < deadline, f"{href} stuck in {op['operationState']}"
             await asyncio.sleep(0.05)
 
-    async def onboard(self, vnfd_id: str, nsd_id: str) -> tuple[str, str]:
+    async def onboard(self, vnfd_id: str, nsd_id: str, **csar: Any) -> tuple[str, str]:
         _, pkg, _ = await self.req("POST", f"{self.nfvo}/vnfpkgm/v2/vnf_packages", json={}, expect=201)
-        await self.req("PUT", f"{self.nfvo}/vnfpkgm/v2/vnf_packages/{pkg['id']}/package_content", data=make_vnf_csar(vnfd_id),
+        await self.req("PUT", f"{self.nfvo}/vnfpkgm/v2/vnf_packages/{pkg['id']}/package_content", data=make_vnf_csar(vnfd_id, **csar),
                        headers={"Content-Type": "application/zip"}, expect=202)
         deadline = time.monotonic() + 30
         while True:

@@ -17,6 +17,7 @@ from nfvo.ns_lcm import NsLcm
 from nfvo.packages import Catalogue
 from nfvo.vims import SIMULATED, VimConnectionInfo, VimRegistration, VimRegistry
 from nfvo.vnfm_drivers import BusVnfm
+from nfvo.vnfms import VnfmRegistry
 
 APIS = [
     EtsiApi("nslcm", "v2", ("2.0.0", "2.1.0")),
@@ -34,10 +35,12 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     vims = VimRegistry(ctx.store, ctx.public_url)
     catalogue = Catalogue(ctx.store, ctx.public_url)
     granting = Granting(ctx.store, vims, ctx.public_url)
-    lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, BusVnfm(ctx.bus), base_url=ctx.public_url)
+    vnfms = VnfmRegistry(ctx.store, ctx.public_url, built_in=BusVnfm(ctx.bus))
+    lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url)
     notifier = SubscriptionManager(ctx.store, nslcm_kind(), base_url=ctx.public_url,
                                    retry_max=s.notification_retry_max, backoff=s.notification_backoff)
     vims.add_routes(ctx.app)
+    vnfms.add_routes(ctx.app)
     catalogue.add_routes(ctx.app)
     granting.add_routes(ctx.app)
     ns_api.add_routes(ctx.app, lcm)

@@ -27,7 +27,7 @@ from magi.telemetry import bind_ids, tracer
 from nfvo.grants import Granting
 from nfvo.packages import Catalogue
 from nfvo.vims import VimRegistry, place
-from nfvo.vnfm_drivers import VnfmDriver
+from nfvo.vnfms import VnfmRegistry
 
 log = structlog.get_logger(__name__)
 NOT_INSTANTIATED, INSTANTIATED = "NOT_INSTANTIATED", "INSTANTIATED"
@@ -44,11 +44,11 @@ def _key(op_id: str, step: str, attempt: int) -> str:
 
 class NsLcm:
     def __init__(self, store: MongoStore, bus: MessageBus, catalogue: Catalogue, vims: VimRegistry, granting: Granting,
-                 vnfm: VnfmDriver, *, base_url: str, source: str = "nfvo", lease_seconds: float = 30.0,
+                 vnfms: VnfmRegistry, *, base_url: str, source: str = "nfvo", lease_seconds: float = 30.0,
                  vnf_timeout: float = 600.0):
         self.instances: Repository = store.repository("ns_instances", [[("nsdId", 1)]])
         self.op_occs: Repository = store.repository("ns_lcm_op_occs", [[("nsInstanceId", 1)], [("operationState", 1)]])
-        self.bus, self.catalogue, self.vims, self.granting, self.vnfm = bus, catalogue, vims, granting, vnfm
+        self.bus, self.catalogue, self.vims, self.granting, self.vnfms = bus, catalogue, vims, granting, vnfms
         self.base, self.source = base_url, source
         self.worker, self.lease_seconds, self.vnf_timeout = new_id(), lease_seconds, vnf_timeout
         self._running: dict[str, asyncio.Task] = {}
@@ -294,7 +294,8 @@ class NsLcm:
             if "vnfInstanceId" not in entry:
                 state["step"] = f"create VNF {prof.vnf_profile_id}"
                 pkg = await self.catalogue.onboarded_vnfd(prof.vnfd_id)
-                inst = await self.vnfm.create_vnf({"vnfdId": prof.vnfd_id, "vnfInstanceName": extra.get("vnfInstanceName") or f"{ns['nsInstanceName']}-{prof.vnf_profile_id}",
+                entry["vnfmId"] = await self.vnfms.pick(pkg.get("vnfmInfo") or [])
+                inst = await (await self.vnfms.driver(entry["vnfmId"])).create_vnf({"vnfdId": prof.vnfd_id, "vnfInstanceName": extra.get("vnfInstanceName") or f"{ns['nsInstanceName']}-{prof.vnf_profile_id}",
                                                    "metadata": {"nsInstanceId": ns["id"], "vnfProfileId": prof.vnf_profile_id}},
                                                   _key(op["id"], f"create:{prof.vnf_profile_id}", 0))
                 entry.update({"vnfInstanceId": inst["id"], "vnfPkgId": pkg["id"], "instance": inst})
@@ -312,10 +313,10 @@ class NsLcm:
                         req["instantiationLevelId"] = prof.instantiation_level_id
                     if extra.get("additionalParams"):
                         req["additionalParams"] = extra["additionalParams"]
-                    entry["vnfLcmOpOccId"] = await self.vnfm.instantiate_vnf(entry["vnfInstanceId"], req, _key(op["id"], f"inst:{prof.vnf_profile_id}", attempt))
+                    entry["vnfLcmOpOccId"] = await (await self.vnfms.driver(entry.get("vnfmId"))).instantiate_vnf(entry["vnfInstanceId"], req, _key(op["id"], f"inst:{prof.vnf_profile_id}", attempt))
                     entry.pop("failed", None)
                     op = await self._save(op)
-                vnf_op = await self._wait_vnf(entry["vnfLcmOpOccId"], op)
+                vnf_op = await self._wait_vnf(entry, entry["vnfLcmOpOccId"], op)
                 if vnf_op["operationState"] != "COMPLETED":
                     entry["failed"] = True
                     await self._save(op)
@@ -374,13 +375,13 @@ class NsLcm:
                 state["step"] = f"terminate VNF {name}"
                 if not entry.get("terminateOpOccId"):
                     try:
-                        entry["terminateOpOccId"] = await self.vnfm.terminate_vnf(entry["vnfInstanceId"], term, _key(op["id"], f"term:{name}", attempt))
+                        entry["terminateOpOccId"] = await (await self.vnfms.driver(entry.get("vnfmId"))).terminate_vnf(entry["vnfInstanceId"], term, _key(op["id"], f"term:{name}", attempt))
                     except RemoteError as exc:
                         if exc.problem.get("status") != 409:  # 409: not instantiated, nothing to terminate
                             raise
                     op = await self._save(op)
                 if entry.get("terminateOpOccId"):
-                    vnf_op = await self._wait_vnf(entry["terminateOpOccId"], op)
+                    vnf_op = await self._wait_vnf(entry, entry["terminateOpOccId"], op)
                     if vnf_op["operationState"] != "COMPLETED":
                         entry.pop("terminateOpOccId")
                         await self._save(op)
@@ -390,7 +391,7 @@ class NsLcm:
                 op = await self._save(op)
             state["step"] = f"delete VNF {name}"
             try:
-                await self.vnfm.delete_vnf(entry["vnfInstanceId"], _key(op["id"], f"del:{name}", attempt))
+                await (await self.vnfms.driver(entry.get("vnfmId"))).delete_vnf(entry["vnfInstanceId"], _key(op["id"], f"del:{name}", attempt))
             except RemoteError as exc:
                 if exc.problem.get("status") != 404:
                     raise
@@ -426,11 +427,12 @@ class NsLcm:
 
     async def _undo_failed_vnf(self, entry: dict[str, Any], op: dict[str, Any], step: str) -> None:
         """A VNF op occ left in FAILED_TEMP holds its instance: roll it back on the VNFM."""
-        vnf_op = await self.vnfm.op_occ(entry["vnfLcmOpOccId"])
+        vnfm = await self.vnfms.driver(entry.get("vnfmId"))
+        vnf_op = await vnfm.op_occ(entry["vnfLcmOpOccId"])
         if vnf_op["operationState"] == "FAILED_TEMP":
-            await self.vnfm.rollback_op(entry["vnfLcmOpOccId"], _key(op["id"], step, op["_work"]["attempt"]))
+            await vnfm.rollback_op(entry["vnfLcmOpOccId"], _key(op["id"], step, op["_work"]["attempt"]))
         if vnf_op["operationState"] in ("FAILED_TEMP", "ROLLING_BACK"):
-            vnf_op = await self._wait_vnf(entry["vnfLcmOpOccId"], op, states={"ROLLED_BACK", "FAILED", "FAILED_TEMP"})
+            vnf_op = await self._wait_vnf(entry, entry["vnfLcmOpOccId"], op, states={"ROLLED_BACK", "FAILED", "FAILED_TEMP"})
             if vnf_op["operationState"] != "ROLLED_BACK":
                 raise RuntimeError(f"rolling back VNF operation {vnf_op['id']} ended {vnf_op['operationState']}")
         entry["failed"] = False
@@ -442,14 +444,14 @@ class NsLcm:
         ops = [o for o in await self.op_occs.find({"nsInstanceId": ns_id}) if o["lcmOperationType"] == "INSTANTIATE" and o["operationState"] == COMPLETED]
         return max(ops, key=lambda o: o["startTime"]) if ops else None
 
-    async def _wait_vnf(self, vnf_op_id: str, op: dict[str, Any], states: set[str] = VNF_TERMINAL) -> dict[str, Any]:
+    async def _wait_vnf(self, entry: dict[str, Any], vnf_op_id: str, op: dict[str, Any], states: set[str] = VNF_TERMINAL) -> dict[str, Any]:
         """Until the VNF op occ is terminal or FAILED_TEMP: woken by Or-Vnfm facts, polled as a fallback."""
         ev = self._vnf_events.setdefault(vnf_op_id, asyncio.Event())
         deadline = time.monotonic() + self.vnf_timeout
         try:
             while time.monotonic() < deadline:
                 ev.clear()
-                vnf_op = await self.vnfm.op_occ(vnf_op_id)
+                vnf_op = await (await self.vnfms.driver(entry.get("vnfmId"))).op_occ(vnf_op_id)
                 if vnf_op["operationState"] in states:
                     return vnf_op
                 with contextlib.suppress(asyncio.TimeoutError):

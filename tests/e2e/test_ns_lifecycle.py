@@ -105,3 +105,32 @@ async def test_usage_states_follow_instances(mongo_uri, db_prefix):
         _, _, h = await s.req("GET", pkg_url)
         await s.req("PATCH", pkg_url, json={"operationalState": "DISABLED"}, headers={"Content-Type": "application/merge-patch+json"}, expect=200)
         await s.req("DELETE", pkg_url, expect=204)
+
+
+async def test_vendor_vnfm_plugged_in_over_sol003_http(mongo_uri, db_prefix):
+    """A VNFM registered for a package's vnfmInfo is driven over SOL003 HTTP (here: MAGI's own
+    VNFM API standing in for a vendor's), every other VNF over Or-Vnfm."""
+    async with running_suite(mongo_uri, db_prefix) as s:
+        vnfd_id, nsd_id = _ids()
+        await s.onboard(vnfd_id, nsd_id, vnfm_info=["VendorX-VNFM"])
+        _, vnfm, _ = await s.req("POST", f"{s.nfvo}/magi/v1/vnfms", json={"name": "vendor-x", "apiRoot": s.vnfm,
+                                                                            "vnfmInfo": ["VendorX-VNFM"], "accessToken": "secret"}, expect=201)
+        assert "accessToken" not in vnfm
+        http_before = await _vnfm_http_posts(s)
+        _, ns, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances", json={"nsdId": nsd_id, "nsName": "v", "nsDescription": "v"}, expect=201)
+        _, _, h = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}/instantiate", json={"nsFlavourId": "default"}, expect=202)
+        assert (await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"}))["operationState"] == "COMPLETED"
+        _, _, h = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}/terminate", json={}, expect=202)
+        assert (await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"}))["operationState"] == "COMPLETED"
+        # create (201), instantiate (202), terminate (202), delete (204) arrived over HTTP
+        assert await _vnfm_http_posts(s) - http_before >= 3
+
+
+async def _vnfm_http_posts(s) -> float:
+    async with s.http.get(f"{s.vnfm}/metrics") as r:
+        text = await r.text()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("magi_http_requests_total{") and 'method="POST"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
