@@ -150,6 +150,25 @@ ERRATA_CORRECTIONS: tuple[Correction, ...] = (
 # ERRATA rows stay one-to-one with the table.
 MAGI_CORRECTIONS: tuple[Correction, ...] = (
     Correction(
+        0, "SOL005 LcmOpOccStatusForChangeNotificationType repeats the operation-name enum (its description is the one "
+           "of LcmOpNameForChangeNotificationType); SOL005 table 6.5.4.7-1 lists the statuses",
+        ("SOL005/NSLifecycleManagement/definitions/SOL005NSLifecycleManagement_def.yaml",),
+        "/definitions/LcmOpOccStatusForChangeNotificationType",
+        expect={"type": "string"},
+        replace={"enum": ["START", "COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "ROLLED_BACK"]},
+    ),
+    Correction(
+        0, "SOL005 NsChangeNotification.required truncates lcmOpOccStatusImpactingNsComponent to lcmOpOccStatusImpactingNsCompon",
+        ("SOL005/NSLifecycleManagementNotification/definitions/SOL005NSLifecycleManagementNotification_def.yaml",),
+        "/definitions/NsChangeNotification",
+        expect={"required": ["id", "nsInstanceId", "nsComponentType", "nsComponentId", "lcmOpOccIdImpactingNsComponent",
+                             "lcmOpNameImpactingNsComponent", "lcmOpOccStatusImpactingNsCompon", "notificationType",
+                             "subscriptionId", "timestamp", "_links"]},
+        replace={"required": ["id", "nsInstanceId", "nsComponentType", "nsComponentId", "lcmOpOccIdImpactingNsComponent",
+                              "lcmOpNameImpactingNsComponent", "lcmOpOccStatusImpactingNsComponent", "notificationType",
+                              "subscriptionId", "timestamp", "_links"]},
+    ),
+    Correction(
         0, "SOL005 LifecycleChangeNotificationsFilter.notificationTypes misspells NsLcmOperationOccurenceNotification "
            "and lacks NsLcmCapacityShortageNotification (GS SOL005 6.5.3.8)",
         ("SOL005/NSLifecycleManagement/definitions/SOL005NSLifecycleManagement_def.yaml",),

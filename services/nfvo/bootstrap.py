@@ -82,7 +82,30 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
         except Exception:
             body["_match"] = {}
         await notifier.emit(body, key=env.message_id)
+        if p["operationState"] == "COMPLETED":  # NS components (VNFs) changed: NsChangeNotification each
+            try:
+                op = await lcm.op_occs.get(p["nsLcmOpOccId"])
+            except Exception:
+                return
+            for vnf in (op.get("resourceChanges") or {}).get("affectedVnfs", []):
+                change = {"notificationType": "NsChangeNotification", "timestamp": env.time, "nsInstanceId": p["nsInstanceId"],
+                          "nsComponentType": "VNF", "nsComponentId": vnf["vnfInstanceId"],
+                          "lcmOpOccIdImpactingNsComponent": p["nsLcmOpOccId"],
+                          "lcmOpNameImpactingNsComponent": {"INSTANTIATE": "VNF_INSTANTIATE", "TERMINATE": "VNF_TERMINATE"}.get(p["operation"], "VNF_INSTANTIATE"),
+                          "lcmOpOccStatusImpactingNsComponent": "COMPLETED",
+                          "_links": body["_links"], "_match": body["_match"]}
+                await notifier.emit(change, key=f"{env.message_id}:{vnf['vnfInstanceId']}")
 
+    async def notify_id(env: Envelope) -> None:
+        kind = "NsIdentifierCreationNotification" if env.type == "ns.created" else "NsIdentifierDeletionNotification"
+        ns_id = env.payload["nsInstanceId"]
+        body = {"notificationType": kind, "timestamp": env.time, "nsInstanceId": ns_id,
+                "_links": {"nsInstance": {"href": f"{ctx.public_url}/nslcm/v2/ns_instances/{ns_id}"}},
+                "_match": {"nsdId": env.payload.get("nsdId")}}
+        await notifier.emit(body, key=env.message_id)
+
+    ctx.bus.on("ns.created", notify_id)
+    ctx.bus.on("ns.deleted", notify_id)
     ctx.bus.on("grant.request", grant)
     ctx.bus.on("vnfd.get", vnfd)
     ctx.bus.on("lcmopocc.changed", vnf_op_changed)

@@ -80,7 +80,7 @@ class NsLcm:
         ns = {"id": new_id(), "nsInstanceName": req["nsName"], "nsInstanceDescription": req["nsDescription"],
               "nsdId": nsd["nsdId"], "nsdInfoId": nsd["id"], "nsState": NOT_INSTANTIATED, "_nsd": nsd["_nsd"]}
         ns["_links"] = self._ns_links(ns)
-        await self.instances.insert(ns)
+        await self.instances.insert(ns, outbox=[message("ns.created", {"nsInstanceId": ns["id"], "nsdId": ns["nsdId"]}, source=self.source)])
         await self._refresh_usage([], [ns["nsdInfoId"]])
         return ns
 
@@ -103,7 +103,7 @@ class NsLcm:
         if await self._blocking(ns):
             raise Problem(409, f"NS instance {ns_id} has an operation in progress")
         try:
-            await self.instances.delete(ns)
+            await self.instances.delete(ns, outbox=[message("ns.deleted", {"nsInstanceId": ns_id, "nsdId": ns["nsdId"]}, source=self.source)])
         except ConcurrencyError:
             raise Problem(409, f"NS instance {ns_id} changed while being deleted") from None
         await self._refresh_usage([], [ns["nsdInfoId"]])

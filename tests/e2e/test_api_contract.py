@@ -71,6 +71,7 @@ async def test_nslcm_notifications_and_schemas(suite):
     async with CallbackServer() as cb:
         _, sub, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/subscriptions",
                                 json={"callbackUri": cb.url, "filter": {"notificationTypes": ["NsLcmOperationOccurrenceNotification"]}}, expect=201)
+        _, all_sub, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/subscriptions", json={"callbackUri": cb.url + "?all"}, expect=201)
         v.validate(sub, "LccnSubscription", api=NS)
         _, ns, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances", json={"nsdId": nsd_id, "nsName": "n", "nsDescription": "d"}, expect=201)
         v.validate(ns, "NsInstance", api=NS)
@@ -81,9 +82,20 @@ async def test_nslcm_notifications_and_schemas(suite):
         _, full, _ = await s.req("GET", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}", expect=200)
         v.validate(full, "NsInstance", api=NS)
         hits = await cb.wait_for(lambda n: n.get("operationState") == "COMPLETED")
+        assert hits[0]["nsLcmOpOccId"] == op["id"]
+        await cb.wait_for(lambda n: n["notificationType"] == "NsChangeNotification")
+        await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}/terminate", json={}, expect=202)
+        _, ops, _ = await s.req("GET", f"{s.nfvo}/nslcm/v2/ns_lcm_op_occs?filter=(eq,lcmOperationType,TERMINATE)", expect=200)
+        await s.wait_op(ops[0]["_links"]["self"]["href"], {"COMPLETED"})
+        await s.req("DELETE", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}", expect=204)
+        await cb.wait_for(lambda n: n["notificationType"] == "NsIdentifierDeletionNotification")
+        types = {n["notificationType"] for n in cb.received}
+        assert types == {"NsLcmOperationOccurrenceNotification", "NsIdentifierCreationNotification",
+                         "NsIdentifierDeletionNotification", "NsChangeNotification"}, types
         for n in cb.received:
             v.validate(n, n["notificationType"], api=NS_N)
-        assert hits[0]["nsLcmOpOccId"] == op["id"]
+        # the filtered subscription got op-occ notifications only
+        assert {n["notificationType"] for n in cb.received if n["subscriptionId"] == sub["id"]} == {"NsLcmOperationOccurrenceNotification"}
 
 
 async def test_api_versions_and_conventions(suite):

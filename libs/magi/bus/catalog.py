@@ -176,6 +176,8 @@ CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
     _r("nsvl.delete", OR_VI, "nfvo", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete an NS virtual link"),
     # Facts: what happened, for monitoring and anyone else who follows.
     _f("nslcmopocc.changed", FACTS, "nfvo", ("nfvo", "monitoring"), NsLcmOpOccChanged, "NS LCM operation occurrence changed state"),
+    _f("ns.created", FACTS, "nfvo", ("nfvo",), NsLifecycleFact, "NS instance identifier created (NsIdentifierCreationNotification)"),
+    _f("ns.deleted", FACTS, "nfvo", ("nfvo",), NsLifecycleFact, "NS instance identifier deleted (NsIdentifierDeletionNotification)"),
     _f("ns.instantiated", FACTS, "nfvo", ("monitoring",), NsLifecycleFact, "an NS instance is INSTANTIATED, with its VNFs and VIMs"),
     _f("ns.terminated", FACTS, "nfvo", ("monitoring",), NsLifecycleFact, "an NS instance is NOT_INSTANTIATED again"),
     _f("vnf.instantiated", FACTS, "vnfm", ("monitoring",), VnfLifecycleFact, "a VNF instance is INSTANTIATED, with its VNFCs and where they run"),
