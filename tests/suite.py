@@ -71,11 +71,16 @@ class Suite:
 
 
 @asynccontextmanager
-async def running_suite(mongo_uri: str, db_prefix: str, amqp_url: str | None = None, **overrides: Any) -> AsyncIterator[Suite]:
+async def running_suite(mongo_uri: str, db_prefix: str, amqp_url: str | None = None, *, vnfm_under_external_nfvo: bool = False,
+                        **overrides: Any) -> AsyncIterator[Suite]:
+    """The four services in this process. With `vnfm_under_external_nfvo`, the VNFM reaches the
+    NFVO only through its SOL003 HTTP APIs, as it would under a vendor's NFVO."""
     import nfvo.bootstrap as nb
 
     settings = MagiSettings(mongodb_uri=mongo_uri, amqp_url=amqp_url, db_prefix=db_prefix, host="127.0.0.1",
                             notification_backoff=0.05, **ports(), **overrides)
+    if vnfm_under_external_nfvo:
+        settings.external_nfvo_url = settings.url("nfvo")
     broker = None if amqp_url else InMemoryBroker()
     units = []
     for name in SERVICES:

@@ -229,3 +229,33 @@ async def test_package_left_processing_by_a_crash_is_onboarded_on_restart(mongo_
         assert p["onboardingState"] == "ONBOARDED" and p["vnfdId"] == vnfd_id
         _, p2, _ = await s.req("GET", f"{s.nfvo}/vnfpkgm/v2/vnf_packages/p2", expect=200)
         assert p2["onboardingState"] == "CREATED"  # the upload can be repeated
+
+
+async def test_vnfm_under_an_external_nfvo_grants_over_sol003_http(mongo_uri, db_prefix):
+    async with running_suite(mongo_uri, db_prefix, vnfm_under_external_nfvo=True) as s:
+        vnfd_id = str(uuid.uuid4())
+        await s.onboard(vnfd_id, str(uuid.uuid4()))
+        _, inst, _ = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances", json={"vnfdId": vnfd_id}, expect=201)
+        _, _, h = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}/instantiate", json={"flavourId": "simple"}, expect=202)
+        op = await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"})
+        assert op["operationState"] == "COMPLETED", op
+        # the grant was asked over HTTP and can be read back there
+        _, grant, _ = await s.req("GET", op["_links"]["grant"]["href"], headers={"Version": "1.5.0"}, expect=200)
+        schemas().validate(grant, "Grant", api="SOL003/VNFLifecycleOperationGranting")
+        assert grant["vnfLcmOpOccId"] == op["id"] and grant["vnfInstanceId"] == inst["id"]
+        _, _, h = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}/terminate", json={"terminationType": "GRACEFUL"}, expect=202)
+        assert (await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"}))["operationState"] == "COMPLETED"
+
+
+async def test_bearer_auth_and_strict_version(mongo_uri, db_prefix):
+    async with running_suite(mongo_uri, db_prefix, auth_tokens="t0ken", strict_version=True) as s:
+        ok = {"Authorization": "Bearer t0ken"}
+        _, body, h = await s.req("GET", f"{s.vnfm}/vnflcm/v2/vnf_instances", expect=401)
+        assert "Bearer" in h["WWW-Authenticate"] and body["status"] == 401
+        await s.req("GET", f"{s.vnfm}/vnflcm/v2/vnf_instances", headers={"Authorization": "Bearer wrong"}, expect=401)
+        await s.req("GET", f"{s.vnfm}/vnflcm/v2/vnf_instances", headers=ok, expect=200)
+        await s.req("GET", f"{s.nfvo}/magi/v1/vims", expect=401)  # MAGI's own APIs too
+        await s.req("GET", f"{s.nfvo}/magi/v1/vims", headers=ok, expect=200)
+        await s.req("GET", f"{s.nfvo}/health/ready", expect=200)  # probes stay open
+        async with s.http.get(f"{s.vnfm}/vnflcm/v2/vnf_instances", headers=ok) as r:  # strict: Version required
+            assert r.status == 400 and (await r.json())["detail"].startswith("the Version header is required")
