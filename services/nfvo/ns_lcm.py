@@ -139,19 +139,29 @@ class NsLcm:
         return op if op["operationState"] in {PROCESSING, FAILED_TEMP, ROLLING_BACK} else None
 
     async def _start(self, ns: dict[str, Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        busy = await self._blocking(ns)
-        if busy:
-            raise Problem(409, f"NS instance {ns['id']} has operation {busy['id']} ({busy['lcmOperationType']}) in state {busy['operationState']}")
+        state = ns["nsState"]
         now = utcnow()
         op = {"id": new_id(), "operationState": PROCESSING, "stateEnteredTime": now, "statusEnteredTime": now,
               "nsInstanceId": ns["id"], "lcmOperationType": operation, "startTime": now, "isAutomaticInvocation": False,
               "operationParams": params, "isCancelPending": False, "_work": {"attempt": 0, "vls": {}, "vnfs": {}}}
         op["_links"] = self._op_links(op)
-        ns["_opOccId"] = op["id"]
-        try:
-            await self.instances.replace(ns)
-        except ConcurrencyError:
-            raise Problem(409, f"NS instance {ns['id']} is being changed by another request") from None
+        for _ in range(5):  # a concurrent bookkeeping write (e.g. the last op freeing it) is not a conflict
+            busy = await self._blocking(ns)
+            if busy:
+                raise Problem(409, f"NS instance {ns['id']} has operation {busy['id']} ({busy['lcmOperationType']}) in state {busy['operationState']}")
+            seen = ns.get("_opOccId")
+            ns["_opOccId"] = op["id"]
+            try:
+                await self.instances.replace(ns)
+                break
+            except ConcurrencyError:
+                ns = await self.get(ns["id"])
+                if ns.get("_opOccId") not in (seen, None):  # another operation claimed it first
+                    raise Problem(409, f"NS instance {ns['id']} was claimed by operation {ns['_opOccId']}") from None
+                if ns["nsState"] != state:
+                    raise Problem(409, f"NS instance {ns['id']} changed to {ns['nsState']} meanwhile") from None
+        else:
+            raise Problem(409, f"NS instance {ns['id']} is being changed by another request")
         bind_ids(nsInstanceId=ns["id"], nsLcmOpOccId=op["id"])
         await self.op_occs.insert(op, outbox=[self._changed(op)])
         self.kick(op["id"])

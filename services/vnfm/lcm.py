@@ -110,17 +110,27 @@ class VnfLcm:
         return op if op["operationState"] in BLOCKING else None
 
     async def _start(self, inst: dict[str, Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        busy = await self._blocking_op(inst)
-        if busy:
-            raise Problem(409, f"VNF instance {inst['id']} has operation {busy['id']} ({busy['operation']}) in state {busy['operationState']}")
+        state = inst["instantiationState"]
         op = domain.new_op_occ(inst["id"], operation, params)
         op["_links"] = domain.op_occ_links(self.base, op)
         op["_work"] = {"step": "grant", "attempt": 0, "done": {}, "released": []}
-        inst["_opOccId"] = op["id"]
-        try:
-            await self.instances.replace(inst)  # the claim: a concurrent second operation loses here
-        except ConcurrencyError:
-            raise Problem(409, f"VNF instance {inst['id']} is being changed by another request") from None
+        for _ in range(5):  # a concurrent bookkeeping write (e.g. the last op freeing it) is not a conflict
+            busy = await self._blocking_op(inst)
+            if busy:
+                raise Problem(409, f"VNF instance {inst['id']} has operation {busy['id']} ({busy['operation']}) in state {busy['operationState']}")
+            seen = inst.get("_opOccId")
+            inst["_opOccId"] = op["id"]
+            try:
+                await self.instances.replace(inst)  # the claim: a concurrent second operation loses here
+                break
+            except ConcurrencyError:
+                inst = await self.get_instance(inst["id"])
+                if inst.get("_opOccId") not in (seen, None):  # another operation claimed it first
+                    raise Problem(409, f"VNF instance {inst['id']} was claimed by operation {inst['_opOccId']}") from None
+                if inst["instantiationState"] != state:
+                    raise Problem(409, f"VNF instance {inst['id']} changed to {inst['instantiationState']} meanwhile") from None
+        else:
+            raise Problem(409, f"VNF instance {inst['id']} is being changed by another request")
         bind_ids(vnfInstanceId=inst["id"], lcmOpOccId=op["id"])
         await self.op_occs.insert(op, outbox=[self._changed(op)])
         self.kick(op["id"])

@@ -259,3 +259,15 @@ async def test_bearer_auth_and_strict_version(mongo_uri, db_prefix):
         await s.req("GET", f"{s.nfvo}/health/ready", expect=200)  # probes stay open
         async with s.http.get(f"{s.vnfm}/vnflcm/v2/vnf_instances", headers=ok) as r:  # strict: Version required
             assert r.status == 400 and (await r.json())["detail"].startswith("the Version header is required")
+
+
+async def test_concurrent_operations_on_one_instance_one_wins(suite):
+    import asyncio
+    s = suite
+    vnfd_id = str(uuid.uuid4())
+    await s.onboard(vnfd_id, str(uuid.uuid4()))
+    _, inst, _ = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances", json={"vnfdId": vnfd_id}, expect=201)
+    url = f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}/instantiate"
+    results = await asyncio.gather(*(s.req("POST", url, json={"flavourId": "simple"}) for _ in range(8)))
+    codes = sorted(r[0] for r in results)
+    assert codes.count(202) == 1 and set(codes) == {202, 409}, codes
