@@ -7,7 +7,6 @@ missing broker fails the run.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid

@@ -19,7 +19,7 @@ from magi.api.problem import Problem
 from magi.bus.catalog import message
 from magi.bus.envelope import Envelope, RemoteError, new_id, utcnow
 from magi.descriptors.model import Nsd
-from magi.lcm import (COMPLETED, FAILED, FAILED_TEMP, NS_TRANSITIONS, PROCESSING, ROLLED_BACK, ROLLING_BACK,
+from magi.lcm import (OpOccRunner, claim, COMPLETED, FAILED, FAILED_TEMP, NS_TRANSITIONS, PROCESSING, ROLLED_BACK, ROLLING_BACK,
                       InvalidTransition, step_error, transition)
 from magi.bus.base import MessageBus
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
@@ -50,10 +50,9 @@ class NsLcm:
         self.op_occs: Repository = store.repository("ns_lcm_op_occs", [[("nsInstanceId", 1)], [("operationState", 1)]])
         self.bus, self.catalogue, self.vims, self.granting, self.vnfms = bus, catalogue, vims, granting, vnfms
         self.base, self.source = base_url, source
-        self.worker, self.lease_seconds, self.vnf_timeout = new_id(), lease_seconds, vnf_timeout
-        self._running: dict[str, asyncio.Task] = {}
+        self.vnf_timeout = vnf_timeout
+        self.runner = OpOccRunner(self.op_occs, ACTIVE, self._drive, name="ns-op", lease_seconds=lease_seconds)
         self._vnf_events: dict[str, asyncio.Event] = {}
-        self._recovery: asyncio.Task | None = None
 
     # -- links -----------------------------------------------------------------------------
     def _ns_links(self, ns: dict[str, Any]) -> dict[str, Any]:
@@ -139,29 +138,12 @@ class NsLcm:
         return op if op["operationState"] in {PROCESSING, FAILED_TEMP, ROLLING_BACK} else None
 
     async def _start(self, ns: dict[str, Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        state = ns["nsState"]
         now = utcnow()
         op = {"id": new_id(), "operationState": PROCESSING, "stateEnteredTime": now, "statusEnteredTime": now,
               "nsInstanceId": ns["id"], "lcmOperationType": operation, "startTime": now, "isAutomaticInvocation": False,
               "operationParams": params, "isCancelPending": False, "_work": {"attempt": 0, "vls": {}, "vnfs": {}}}
         op["_links"] = self._op_links(op)
-        for _ in range(5):  # a concurrent bookkeeping write (e.g. the last op freeing it) is not a conflict
-            busy = await self._blocking(ns)
-            if busy:
-                raise Problem(409, f"NS instance {ns['id']} has operation {busy['id']} ({busy['lcmOperationType']}) in state {busy['operationState']}")
-            seen = ns.get("_opOccId")
-            ns["_opOccId"] = op["id"]
-            try:
-                await self.instances.replace(ns)
-                break
-            except ConcurrencyError:
-                ns = await self.get(ns["id"])
-                if ns.get("_opOccId") not in (seen, None):  # another operation claimed it first
-                    raise Problem(409, f"NS instance {ns['id']} was claimed by operation {ns['_opOccId']}") from None
-                if ns["nsState"] != state:
-                    raise Problem(409, f"NS instance {ns['id']} changed to {ns['nsState']} meanwhile") from None
-        else:
-            raise Problem(409, f"NS instance {ns['id']} is being changed by another request")
+        await claim(self.instances, ns, op["id"], state_key="nsState", label="NS instance", blocking=self._blocking)
         bind_ids(nsInstanceId=ns["id"], nsLcmOpOccId=op["id"])
         await self.op_occs.insert(op, outbox=[self._changed(op)])
         self.kick(op["id"])
@@ -202,17 +184,13 @@ class NsLcm:
 
     # -- runner ----------------------------------------------------------------------------
     def kick(self, op_id: str) -> None:
-        if op_id not in self._running:
-            self._running[op_id] = asyncio.create_task(self._run(op_id), name=f"ns-op-{op_id}")
+        self.runner.kick(op_id)
 
     async def start(self) -> None:
-        self._recovery = asyncio.create_task(self._recover_loop(), name="ns-op-recovery")
+        await self.runner.start()
 
     async def stop(self) -> None:
-        tasks = list(self._running.values()) + ([self._recovery] if self._recovery else [])
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.runner.stop()
 
     def vnf_op_changed(self, vnf_op_id: str) -> None:
         """A VNF op occ moved (Or-Vnfm fact): wake the NS step waiting for it."""
@@ -220,41 +198,15 @@ class NsLcm:
         if ev:
             ev.set()
 
-    async def _recover_loop(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                now = time.time()
-                for op in await self.op_occs.find({"operationState": {"$in": sorted(ACTIVE)}}):
-                    lease = op["_work"].get("lease") or {}
-                    if lease.get("until", 0) < now and op["id"] not in self._running:
-                        log.info("nslcm.resume", nsLcmOpOccId=op["id"])
-                        self.kick(op["id"])
-            await asyncio.sleep(self.lease_seconds / 3)
-
     async def _save(self, op: dict[str, Any], outbox: list[Envelope] = ()) -> dict[str, Any]:
-        op["_work"]["lease"] = {"owner": self.worker, "until": time.time() + self.lease_seconds}
-        return await self.op_occs.save(op, outbox=outbox)
-
-    async def _run(self, op_id: str) -> None:
-        try:
-            op = await self.op_occs.get(op_id)
-            lease = op["_work"].get("lease") or {}
-            if op["operationState"] not in ACTIVE or (lease.get("owner") not in (None, self.worker) and lease.get("until", 0) > time.time()):
-                return
-            op = await self._save(op)
-            bind_ids(nsInstanceId=op["nsInstanceId"], nsLcmOpOccId=op_id)
-            with tracer(self.source).start_as_current_span(f"ns {op['lcmOperationType'].lower()}", attributes={"magi.nsLcmOpOccId": op_id}):
-                await self._drive(op)
-        except ConcurrencyError:
-            log.info("nslcm.lost_lease", nsLcmOpOccId=op_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("nslcm.runner_crashed", nsLcmOpOccId=op_id)
-        finally:
-            self._running.pop(op_id, None)
+        return await self.runner.save(op, outbox)
 
     async def _drive(self, op: dict[str, Any]) -> None:
+        bind_ids(nsInstanceId=op["nsInstanceId"], nsLcmOpOccId=op["id"])
+        with tracer(self.source).start_as_current_span(f"ns {op['lcmOperationType'].lower()}", attributes={"magi.nsLcmOpOccId": op["id"]}):
+            await self._steps(op)
+
+    async def _steps(self, op: dict[str, Any]) -> None:
         ns = await self.instances.get(op["nsInstanceId"])
         state = {"step": "start"}
         try:

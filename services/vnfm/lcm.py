@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from typing import Any
 
@@ -18,9 +17,9 @@ import structlog
 
 from magi.api.problem import Problem
 from magi.bus.catalog import message
-from magi.bus.envelope import Envelope, RemoteError, new_id
+from magi.bus.envelope import Envelope, RemoteError
 from magi.descriptors.model import Vnfd
-from magi.lcm import (ACTIVE, BLOCKING, COMPLETED, FAILED, FAILED_TEMP, PROCESSING, ROLLED_BACK, ROLLING_BACK,
+from magi.lcm import (ACTIVE, BLOCKING, OpOccRunner, claim, COMPLETED, FAILED, FAILED_TEMP, PROCESSING, ROLLED_BACK, ROLLING_BACK,
                       STARTING, VNF_TRANSITIONS, InvalidTransition, step_error, transition)
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
 from magi.telemetry import bind_ids, tracer
@@ -38,10 +37,7 @@ class VnfLcm:
         self.instances: Repository = store.repository("vnf_instances", [[("vnfdId", 1)]])
         self.op_occs: Repository = store.repository("vnf_lcm_op_occs", [[("vnfInstanceId", 1)], [("operationState", 1)]])
         self.nfvo, self.vim, self.base, self.source = nfvo, vim, base_url, source
-        self.worker = new_id()
-        self.lease_seconds = lease_seconds
-        self._running: dict[str, asyncio.Task] = {}
-        self._recovery: asyncio.Task | None = None
+        self.runner = OpOccRunner(self.op_occs, START_STATES, self._drive, name="vnf-op", lease_seconds=lease_seconds)
 
     # -- use cases -------------------------------------------------------------------------
     async def create(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -110,27 +106,10 @@ class VnfLcm:
         return op if op["operationState"] in BLOCKING else None
 
     async def _start(self, inst: dict[str, Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        state = inst["instantiationState"]
         op = domain.new_op_occ(inst["id"], operation, params)
         op["_links"] = domain.op_occ_links(self.base, op)
         op["_work"] = {"step": "grant", "attempt": 0, "done": {}, "released": []}
-        for _ in range(5):  # a concurrent bookkeeping write (e.g. the last op freeing it) is not a conflict
-            busy = await self._blocking_op(inst)
-            if busy:
-                raise Problem(409, f"VNF instance {inst['id']} has operation {busy['id']} ({busy['operation']}) in state {busy['operationState']}")
-            seen = inst.get("_opOccId")
-            inst["_opOccId"] = op["id"]
-            try:
-                await self.instances.replace(inst)  # the claim: a concurrent second operation loses here
-                break
-            except ConcurrencyError:
-                inst = await self.get_instance(inst["id"])
-                if inst.get("_opOccId") not in (seen, None):  # another operation claimed it first
-                    raise Problem(409, f"VNF instance {inst['id']} was claimed by operation {inst['_opOccId']}") from None
-                if inst["instantiationState"] != state:
-                    raise Problem(409, f"VNF instance {inst['id']} changed to {inst['instantiationState']} meanwhile") from None
-        else:
-            raise Problem(409, f"VNF instance {inst['id']} is being changed by another request")
+        await claim(self.instances, inst, op["id"], state_key="instantiationState", label="VNF instance", blocking=self._blocking_op)
         bind_ids(vnfInstanceId=inst["id"], lcmOpOccId=op["id"])
         await self.op_occs.insert(op, outbox=[self._changed(op)])
         self.kick(op["id"])
@@ -168,59 +147,23 @@ class VnfLcm:
 
     # -- the runner ------------------------------------------------------------------------
     def kick(self, op_id: str) -> None:
-        if op_id not in self._running:
-            self._running[op_id] = asyncio.create_task(self._run(op_id), name=f"vnf-op-{op_id}")
+        self.runner.kick(op_id)
 
     async def start(self) -> None:
-        self._recovery = asyncio.create_task(self._recover_loop(), name="vnf-op-recovery")
+        await self.runner.start()
 
     async def stop(self) -> None:
-        tasks = list(self._running.values()) + ([self._recovery] if self._recovery else [])
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _recover_loop(self) -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                now = time.time()
-                for op in await self.op_occs.find({"operationState": {"$in": sorted(START_STATES)}}):
-                    lease = op.get("_work", {}).get("lease") or {}
-                    if lease.get("until", 0) < now and op["id"] not in self._running:
-                        log.info("lcm.resume", lcmOpOccId=op["id"], step=op["_work"].get("step"))
-                        self.kick(op["id"])
-            await asyncio.sleep(self.lease_seconds / 3)
-
-    async def _claim(self, op: dict[str, Any]) -> dict[str, Any]:
-        op["_work"]["lease"] = {"owner": self.worker, "until": time.time() + self.lease_seconds}
-        return await self.op_occs.replace(op)
+        await self.runner.stop()
 
     async def _save(self, op: dict[str, Any], outbox: list[Envelope] = ()) -> dict[str, Any]:
-        op["_work"]["lease"] = {"owner": self.worker, "until": time.time() + self.lease_seconds}
-        return await self.op_occs.save(op, outbox=outbox)
-
-    async def _run(self, op_id: str) -> None:
-        try:
-            op = await self.op_occs.get(op_id)
-            if op["operationState"] not in START_STATES:
-                return
-            lease = op["_work"].get("lease") or {}
-            if lease.get("owner") not in (None, self.worker) and lease.get("until", 0) > time.time():
-                return  # another VNFM replica drives it
-            op = await self._claim(op)
-            bind_ids(vnfInstanceId=op["vnfInstanceId"], lcmOpOccId=op_id)
-            with tracer(self.source).start_as_current_span(f"vnf {op['operation'].lower()}", attributes={"magi.lcmOpOccId": op_id}):
-                await self._drive(op)
-        except ConcurrencyError:
-            log.info("lcm.lost_lease", lcmOpOccId=op_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("lcm.runner_crashed", lcmOpOccId=op_id)
-        finally:
-            self._running.pop(op_id, None)
+        return await self.runner.save(op, outbox)
 
     async def _drive(self, op: dict[str, Any]) -> None:
+        bind_ids(vnfInstanceId=op["vnfInstanceId"], lcmOpOccId=op["id"])
+        with tracer(self.source).start_as_current_span(f"vnf {op['operation'].lower()}", attributes={"magi.lcmOpOccId": op["id"]}):
+            await self._steps(op)
+
+    async def _steps(self, op: dict[str, Any]) -> None:
         inst = await self.instances.get(op["vnfInstanceId"])
         vnfd = Vnfd.model_validate(inst["_vnfd"])
         step = op["_work"]["step"]
