@@ -128,6 +128,16 @@ class ServiceProcess:
         self.peak_rss = max(self.peak_rss, rss)
         return rss
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the current incarnation (0 when not running)."""
+        if self._ps is None or not self.running():
+            return 0.0
+        try:
+            t = self._ps.cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+
     def tail(self, lines: int = 40) -> str:
         try:
             text = self.log_path.read_text(errors="replace").splitlines()

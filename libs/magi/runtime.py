@@ -72,14 +72,21 @@ class ServiceUnit:
         """Where this unit listens (the bound port, also when started on port 0)."""
         return f"http://{self.ctx.settings.public_host}:{self.port}"
 
-    async def stop(self) -> None:
+    async def stop(self, step_timeout: float = 10.0) -> None:
+        """Stop in reverse order of start; a step that does not finish in time is logged and
+        abandoned, so one stuck component cannot keep the service from stopping."""
+        steps: list[tuple[str, Hook]] = []
         if self.runner is not None:
-            await self.runner.cleanup()
-        for hook in reversed(self.on_stop):
-            await hook()
-        await self.ctx.relay.stop()
-        await self.ctx.bus.close()
-        await self.ctx.store.close()
+            steps.append(("http", self.runner.cleanup))
+        steps += [(getattr(h, "__qualname__", "hook"), h) for h in reversed(self.on_stop)]
+        steps += [("outbox", self.ctx.relay.stop), ("bus", self.ctx.bus.close), ("store", self.ctx.store.close)]
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step(), step_timeout)
+            except asyncio.TimeoutError:
+                log.warning("service.stop_step_timed_out", service=self.ctx.name, step=name)
+            except Exception as exc:
+                log.warning("service.stop_step_failed", service=self.ctx.name, step=name, error=repr(exc))
 
 
 def make_context(name: str, settings: MagiSettings, apis: list[EtsiApi], broker: InMemoryBroker | None = None) -> ServiceContext:

@@ -37,8 +37,11 @@ TOP = "Definitions/magi_vnfd_top.yaml"
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _yaml(doc: Any) -> bytes:
-    return yaml.safe_dump(doc, sort_keys=False).encode()
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False).encode()
 
 
 def _vdu(name: str, lo: int, hi: int) -> dict[str, Any]:

@@ -618,3 +618,60 @@ def test_osm_tar_safety(member, check):
 def test_osm_gzip_bomb_and_garbage():
     raises("zip-bomb", read_osm_package, pf.tar_gz_files("pkg", {"z.bin": bytes(30 * 2**20)}))
     raises("tar", read_osm_package, b"\x1f\x8b\x08\x00garbage")
+
+
+def test_wrong_shapes_become_descriptor_errors():
+    files = pf.vnf_csar_files(with_manifest=False)
+    doc = yaml.safe_load(files[DF])
+    doc["topology_template"]["node_templates"]["VDU1"]["capabilities"] = ["not", "a", "map"]
+    files[DF] = pf._yaml(doc)
+    err = raises("vnfd", load_vnf_package, pf.zip_files(files))
+    assert isinstance(err, DescriptorError) and err.file == DF
+
+
+def _shapes(doc, pre=()):
+    yield pre
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) \
+        else ()
+    for k, v in items:
+        yield from _shapes(v, (*pre, k))
+
+
+def test_mutated_descriptors_fail_only_with_package_errors():
+    # a descriptor of any shape must end in success or PackageError, never a crash
+    import random
+    rng = random.Random(7)
+    junk = [None, 1, "x", [], {}, [1], {"a": 1}, True, 1.5, {"get_input": "nope"}, "5 GB"]
+    base = pf.vnf_csar_files(with_manifest=False)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for _ in range(100):
+        files = dict(base)
+        key = rng.choice([DF, pf.TOP, TYPES])
+        doc = yaml.load(files[key], Loader=loader)
+        for path in rng.sample([p for p in _shapes(doc) if p], 2):
+            parent = doc
+            try:
+                for k in path[:-1]:
+                    parent = parent[k]
+                parent[path[-1]] = rng.choice(junk)
+            except (KeyError, IndexError, TypeError):
+                pass  # path vanished under an earlier mutation
+        files[key] = pf._yaml(doc)
+        try:
+            load_vnf_package(pf.zip_files(files))
+        except PackageError:
+            pass
+
+
+def test_corrupted_archives_fail_only_with_package_errors():
+    import random
+    rng = random.Random(11)
+    for src in (pf.make_vnf_csar(), pf.make_osm_vnf_package()):
+        for _ in range(150):
+            data = bytearray(src)
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            try:
+                load_vnf_package(bytes(data))
+            except PackageError:
+                pass
