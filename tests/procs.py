@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlparse, urlunparse
 
 import aiohttp
 import psutil
@@ -229,6 +232,56 @@ def service_queues(services: Iterable[str] = SERVICES) -> list[str]:
     return [f"magi.{s}" for s in services]
 
 
+async def _rabbitmqctl(*args: str, timeout: float = 60.0) -> bool:
+    if not shutil.which("rabbitmqctl"):
+        return False
+    try:
+        proc = await asyncio.create_subprocess_exec("rabbitmqctl", *args, stdin=subprocess.DEVNULL,
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return False
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout) == 0
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return False
+
+
+def _default_vhost(url: str) -> bool:
+    u = urlparse(url)
+    return unquote(u.path or "/") in ("", "/", "//") and (u.hostname or "127.0.0.1") in ("127.0.0.1", "localhost", "::1")
+
+
+@asynccontextmanager
+async def isolated_amqp(amqp_url: str, queues: Iterable[str] | None = None) -> AsyncIterator[str]:
+    """A broker namespace of the caller's own; yields the AMQP URL to use.
+
+    On the default vhost of a local broker with a working `rabbitmqctl`: a temporary vhost,
+    deleted afterwards, so runs that share the default vhost (two engineers' pytest, a
+    `magi up --amqp-url`) never consume each other's `magi.<service>` messages. Otherwise (a
+    per-run vhost from `make test`, or no rabbitmqctl): the same URL, and the services' durable
+    queues are deleted before and after, so no run inherits stale messages."""
+    names = list(queues) if queues is not None else service_queues()
+    if _default_vhost(amqp_url):
+        vhost = f"magi-procs-{uuid.uuid4().hex[:10]}"
+        user = urlparse(amqp_url).username or "guest"
+        if await _rabbitmqctl("add_vhost", vhost):
+            try:
+                if await _rabbitmqctl("set_permissions", "-p", vhost, unquote(user), ".*", ".*", ".*"):
+                    yield urlunparse(urlparse(amqp_url)._replace(path="/" + quote(vhost, safe="")))
+                    return
+            finally:
+                await _rabbitmqctl("delete_vhost", vhost)
+    await delete_queues(amqp_url, names)
+    try:
+        yield amqp_url
+    finally:
+        with contextlib.suppress(Exception):
+            await delete_queues(amqp_url, names)
+
+
 def _argv(service: str) -> list[str]:
     argv = [MAGI, "serve", service]
     if service == "nfvo":
@@ -242,44 +295,42 @@ async def process_suite(mongo_uri: str, amqp_url: str, db_prefix: str, *, log_di
     """The four services as separate `magi serve` processes; yields a ProcessSuite.
 
     `env_overrides` are MagiSettings fields (e.g. `sim_latency_ms=300`), given to every process
-    as MAGI_<FIELD>. On exit: SIGTERM, then SIGKILL; the services' queues are deleted."""
-    port_map = ports()
-    fields: dict[str, Any] = {"amqp_url": amqp_url, "mongodb_uri": mongo_uri, "db_prefix": db_prefix,
-                              "public_host": "127.0.0.1", "host": "127.0.0.1", "notification_backoff": 0.05,
-                              **port_map, **env_overrides}
-    settings = MagiSettings(**fields)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAGI_")}
-    env.update({f"MAGI_{k.upper()}": str(v) for k, v in fields.items()})
-    env["PYTHONUNBUFFERED"] = "1"
-    own_dir = log_dir is None
-    logs = Path(tempfile.mkdtemp(prefix="magi-procs-")) if own_dir else Path(log_dir)
-    logs.mkdir(parents=True, exist_ok=True)
-    procs = {s: ServiceProcess(s, _argv(s), env, logs / f"{s}.log", settings.url(s)) for s in SERVICES}
-    rss = RssSampler(procs.values())
-    suite = ProcessSuite(settings, procs, logs, rss)
-    failed = False
-    await delete_queues(amqp_url, service_queues())  # no stale messages from an earlier run
-    try:
-        async with aiohttp.ClientSession() as http:
-            suite.http = http
-            for p in procs.values():
-                p.start()
-            rss.start()
-            for p in procs.values():
-                await p.wait_ready(http, ready_timeout)
-            yield suite
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        await rss.stop()
-        for p in reversed(list(procs.values())):
-            await p.stop()
-        if failed:
-            print(f"\n=== MAGI service logs (in {logs}) ===\n{suite.tails()}", file=sys.stderr, flush=True)
-        with contextlib.suppress(Exception):
-            await delete_queues(amqp_url, service_queues())
-        if own_dir and not failed:
-            import shutil
-
-            shutil.rmtree(logs, ignore_errors=True)
+    as MAGI_<FIELD>. The broker side is `isolated_amqp(amqp_url)` (a temporary vhost on a local
+    default vhost, else the services' queues deleted before and after). On exit: SIGTERM, then
+    SIGKILL after 15 s; the logs are kept (and their tails printed) only on failure."""
+    async with isolated_amqp(amqp_url) as url:
+        port_map = ports()
+        fields: dict[str, Any] = {"amqp_url": url, "mongodb_uri": mongo_uri, "db_prefix": db_prefix,
+                                  "public_host": "127.0.0.1", "host": "127.0.0.1", "notification_backoff": 0.05,
+                                  **port_map, **env_overrides}
+        settings = MagiSettings(**fields)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAGI_")}
+        env.update({f"MAGI_{k.upper()}": str(v) for k, v in fields.items()})
+        env["PYTHONUNBUFFERED"] = "1"
+        own_dir = log_dir is None
+        logs = Path(tempfile.mkdtemp(prefix="magi-procs-")) if own_dir else Path(log_dir)
+        logs.mkdir(parents=True, exist_ok=True)
+        procs = {s: ServiceProcess(s, _argv(s), env, logs / f"{s}.log", settings.url(s)) for s in SERVICES}
+        rss = RssSampler(procs.values())
+        suite = ProcessSuite(settings, procs, logs, rss)
+        failed = False
+        try:
+            async with aiohttp.ClientSession() as http:
+                suite.http = http
+                for p in procs.values():
+                    p.start()
+                rss.start()
+                for p in procs.values():
+                    await p.wait_ready(http, ready_timeout)
+                yield suite
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            await rss.stop()
+            for p in reversed(list(procs.values())):
+                await p.stop()
+            if failed:
+                print(f"\n=== MAGI service logs (kept in {logs}) ===\n{suite.tails()}", file=sys.stderr, flush=True)
+            elif own_dir:
+                shutil.rmtree(logs, ignore_errors=True)

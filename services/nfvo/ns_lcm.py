@@ -428,8 +428,8 @@ class NsLcm:
         done["statusEnteredTime"] = done["stateEnteredTime"]
         done["_links"] = self._op_links(done)
         done["_work"]["lease"] = None
+        await self._free(done["nsInstanceId"])  # first: a client that sees the op ended finds the NS free
         await self.op_occs.replace(done, outbox=[self._changed(done)])
-        await self._free(done["nsInstanceId"])
 
     async def _free(self, ns_id: str) -> None:
         for _ in range(5):

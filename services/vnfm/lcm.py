@@ -289,10 +289,10 @@ class VnfLcm:
                   "vimResourceId": r["handle"]["resourceId"], "zoneId": r.get("zoneId")} for r in done.values() if r["type"] == "COMPUTE"]
         fact = message("vnf.instantiated", {"vnfInstanceId": inst["id"], "vnfdId": inst["vnfdId"], "nsInstanceId": (inst.get("metadata") or {}).get("nsInstanceId"),
                                             "vnfcs": vnfcs, "vimIds": sorted({v.get("vimId") for v in grant_vims.values() if v.get("vimId")})}, source=self.source)
+        inst.pop("_opOccId", None)  # free with the state change: whoever sees COMPLETED finds it free
         await self.instances.replace(inst, outbox=[fact])
         op["resourceChanges"] = domain.affected(list(done.values()), "ADDED")
         await self._finish(op, inst, COMPLETED, free=False)
-        await self._free(await self.instances.get(inst["id"]))
 
     async def _finish_terminate(self, op: dict[str, Any], inst: dict[str, Any]) -> None:
         inst = await self.instances.get(inst["id"])
@@ -313,9 +313,9 @@ class VnfLcm:
         if op.get("grantId"):
             done["_links"]["grant"] = op["_links"].get("grant")
         done["_work"]["lease"] = None
-        await self.op_occs.replace(done, outbox=[self._changed(done)])
-        if free:
+        if free:  # before the op occ ends: a client that sees it ended finds the instance free
             await self._free(await self.instances.get(inst["id"]))
+        await self.op_occs.replace(done, outbox=[self._changed(done)])
 
     async def _free(self, inst: dict[str, Any]) -> None:
         if inst.pop("_opOccId", None):

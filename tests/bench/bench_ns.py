@@ -38,7 +38,7 @@ from magi.bus.catalog import message
 from magi.bus.envelope import Envelope
 from magi.runtime import SERVICES
 from magi.store.mongo import MongoStore, ProcessedMessages
-from tests.procs import delete_queues, process_suite, service_queues
+from tests.procs import delete_queues, isolated_amqp, process_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 WARMUP = 50
@@ -230,9 +230,14 @@ def _safe_url(url: str) -> str:
 
 
 async def bench(args: argparse.Namespace, amqp_url: str, mongo_uri: str) -> tuple[dict[str, Any], int]:
+    # A vhost of the bench's own (or, failing that, no stale `magi.*` queues: they would also be
+    # bound to lcmopocc.get and answer the echo requests).
+    async with isolated_amqp(amqp_url) as url:
+        return await _bench(args, url, mongo_uri)
+
+
+async def _bench(args: argparse.Namespace, amqp_url: str, mongo_uri: str) -> tuple[dict[str, Any], int]:
     run = uuid.uuid4().hex[:8]
-    # Stale `magi.*` queues would also be bound to lcmopocc.get and answer the echo requests.
-    await delete_queues(amqp_url, service_queues())
     print(f"round trips: {args.rtt} each (after {WARMUP} warm-up) …", file=sys.stderr, flush=True)
     raw = await raw_rtt(amqp_url, args.rtt, run)
     bus = await bus_rtt(amqp_url, args.rtt, run)

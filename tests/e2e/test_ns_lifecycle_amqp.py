@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.e2e.test_ns_lifecycle import ns_lifecycle
-from tests.procs import delete_queues, process_suite, service_queues
+from tests.procs import isolated_amqp, process_suite
 from tests.suite import running_suite
 
 pytestmark = pytest.mark.amqp
@@ -21,12 +21,9 @@ async def test_ns_lifecycle_services_as_processes(mongo_uri, amqp_url, db_prefix
 
 
 async def test_ns_lifecycle_one_process_over_rabbitmq(mongo_uri, amqp_url, db_prefix):
-    await delete_queues(amqp_url, service_queues())
-    try:
-        async with running_suite(mongo_uri, db_prefix, amqp_url=amqp_url) as s:
+    async with isolated_amqp(amqp_url) as url:
+        async with running_suite(mongo_uri, db_prefix, amqp_url=url) as s:
             await ns_lifecycle(s)
-    finally:
-        await delete_queues(amqp_url, service_queues())
 
 
 async def _vnf_op_in_flight(s, ns_op_href: str, timeout: float = 60) -> dict:
