@@ -4,9 +4,10 @@ the way a deployment runs them, and talk to them over real HTTP through a `tests
 Each service is its own process group with its log in a file; a failure prints the logs' tails.
 A background task samples each process's resident memory (psutil) every 0.2 s for the bench.
 
-The services' AMQP queues are durable and named `magi.<service>`: they are deleted before the
-services start and after they stop, so a run never inherits another run's messages (under
-`make test` a per-run vhost isolates runs as well).
+The services' AMQP queues are durable and named `magi.<service>`, so runs sharing a vhost
+would consume each other's messages: `isolated_amqp` gives each suite a temporary vhost when
+it is pointed at the default vhost of a local broker (rabbitmqctl), and otherwise (the per-run
+vhost of `make test`, or no rabbitmqctl) deletes those queues before and after the run.
 """
 from __future__ import annotations
 

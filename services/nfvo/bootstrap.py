@@ -36,7 +36,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     catalogue = Catalogue(ctx.store, ctx.public_url)
     granting = Granting(ctx.store, vims, ctx.public_url)
     vnfms = VnfmRegistry(ctx.store, ctx.public_url, built_in=BusVnfm(ctx.bus))
-    lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url)
+    lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds)
     notifier = SubscriptionManager(ctx.store, nslcm_kind(), base_url=ctx.public_url,
                                    retry_max=s.notification_retry_max, backoff=s.notification_backoff)
     vims.add_routes(ctx.app)

@@ -43,7 +43,7 @@ async def _vnf_op_in_flight(s, ns_op_href: str, timeout: float = 60) -> dict:
 async def test_vnfm_killed_mid_instantiation_resumes(mongo_uri, amqp_url, db_prefix):
     # Every simulated VIM call takes 300 ms, so the VNF instantiation (grant, VL, VNFCs, storage)
     # lasts seconds and the kill lands mid-operation.
-    async with process_suite(mongo_uri, amqp_url, db_prefix, sim_latency_ms=300) as s:
+    async with process_suite(mongo_uri, amqp_url, db_prefix, sim_latency_ms=300, lcm_lease_seconds=4) as s:
         vnfd_id, nsd_id = str(uuid.uuid4()), str(uuid.uuid4())
         await s.onboard(vnfd_id, nsd_id)
         _, ns, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances", json={"nsdId": nsd_id, "nsName": "crash", "nsDescription": "kill -9"}, expect=201)
@@ -57,7 +57,7 @@ async def test_vnfm_killed_mid_instantiation_resumes(mongo_uri, amqp_url, db_pre
         assert vnf_op["operationState"] in ("STARTING", "PROCESSING"), vnf_op
 
         # The same command line and settings (ports, database, queue) as before the crash. The
-        # restarted VNFM takes the op occ over once the dead runner's lease (30 s) has expired.
+        # restarted VNFM takes the op occ over once the dead runner's lease (4 s here, MAGI_LCM_LEASE_SECONDS) has expired.
         await s.restart("vnfm")
         op = await s.wait_op(ns_op_href, {"COMPLETED", "FAILED_TEMP", "ROLLED_BACK", "FAILED"}, timeout=120)
         assert op["operationState"] == "COMPLETED", op
