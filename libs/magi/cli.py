@@ -1,4 +1,5 @@
-"""`magi` command line: `up` runs the whole suite, `serve` one service.
+"""`magi` command line: `up` runs the whole suite, `serve` one service; `vnfpkg validate|onboard`
+and `nsd onboard` handle packages (see `magi.cli_packages`).
 
 `magi up` on embedded defaults: the four services in one process, an in-process bus, and an
 nx-27017 MongoDB-wire server under `.magi/` (data survives restarts). Give `--amqp-url` and
@@ -74,6 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name in SERVICES:
             if name == "nfvo":
                 import nfvo.bootstrap as nb
+
                 from magi.runtime import make_context
 
                 units.append(nb.build(make_context("nfvo", settings, list(nb.APIS), broker), register_default_vim=not args.no_default_vim))
@@ -97,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_tracing()
     if args.service == "nfvo":
         import nfvo.bootstrap as nb
+
         from magi.runtime import make_context
 
         unit = nb.build(make_context("nfvo", settings, list(nb.APIS)), register_default_vim=args.default_vim)
@@ -122,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--mongodb-uri")
     serve.add_argument("--default-vim", action="store_true", help="nfvo only: register the simulated VIM 'sim-default'")
     serve.set_defaults(func=cmd_serve)
+    from magi import cli_packages
+
+    cli_packages.register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
