@@ -7,14 +7,14 @@ from magi.api.app import EtsiApi
 from magi.api.problem import Problem
 from magi.bus.base import PermanentError
 from magi.bus.envelope import Envelope
-from magi.notifications.filters import nslcm_kind
+from magi.notifications.filters import nslcm_kind, vnfpkgm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
 from magi.store.mongo import public
 from nfvo import ns_api
 from nfvo.grants import GrantRequest, Granting
 from nfvo.ns_lcm import NsLcm
-from nfvo.packages import Catalogue
+from nfvo.catalogue import Catalogue
 from nfvo.vims import SIMULATED, VimConnectionInfo, VimRegistration, VimRegistry
 from nfvo.vnfm_drivers import BusVnfm
 from nfvo.vnfms import VnfmRegistry
@@ -39,12 +39,16 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds)
     notifier = SubscriptionManager(ctx.store, nslcm_kind(), base_url=ctx.public_url,
                                    retry_max=s.notification_retry_max, backoff=s.notification_backoff)
+    pkgm_notifier = SubscriptionManager(ctx.store, vnfpkgm_kind(), base_url=ctx.public_url,
+                                        retry_max=s.notification_retry_max, backoff=s.notification_backoff)
+    catalogue.vnf_packages.notifier = pkgm_notifier
     vims.add_routes(ctx.app)
     vnfms.add_routes(ctx.app)
     catalogue.add_routes(ctx.app)
     granting.add_routes(ctx.app)
     ns_api.add_routes(ctx.app, lcm)
     notifier.add_routes(ctx.app)
+    pkgm_notifier.add_routes(ctx.app)
 
     # Or-Vnfm, VNFM → NFVO
     async def grant(env: Envelope) -> dict[str, Any]:
@@ -115,4 +119,5 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
         if register_default_vim:
             await vims.ensure(DEFAULT_VIM)
 
-    return ServiceUnit(ctx, on_start=[defaults, catalogue.resume, lcm.start, notifier.start], on_stop=[notifier.stop, lcm.stop])
+    return ServiceUnit(ctx, on_start=[defaults, catalogue.resume, lcm.start, notifier.start, pkgm_notifier.start],
+                       on_stop=[pkgm_notifier.stop, notifier.stop, lcm.stop])

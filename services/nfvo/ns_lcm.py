@@ -25,7 +25,7 @@ from magi.bus.base import MessageBus
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
 from magi.telemetry import bind_ids, tracer
 from nfvo.grants import Granting
-from nfvo.packages import Catalogue
+from nfvo.catalogue import Catalogue
 from nfvo.vims import VimRegistry, place
 from nfvo.vnfms import VnfmRegistry
 

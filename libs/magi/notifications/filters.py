@@ -1,4 +1,5 @@
-"""Subscription filters of VNF LCM (SOL003 `LifecycleChangeNotificationsFilter`) and NS LCM (SOL005).
+"""Subscription filters of VNF LCM (SOL003 `LifecycleChangeNotificationsFilter`), NS LCM and VNF package
+management (SOL005 `PkgmNotificationsFilter`).
 
 A filter is validated against a small schema (unknown attributes and enum values → 400) from which
 the SOL013 `?filter=` attributes of GET /subscriptions are derived too. Matching follows the GS:
@@ -252,3 +253,42 @@ def _ns_matches(flt: dict[str, Any], n: dict[str, Any]) -> bool:
 
 def nslcm_kind(prefix: str = "/nslcm/v2", version: str | None = "2.0.0") -> SubscriptionKind:
     return _kind(prefix, version, NS_FILTER, NS_RULES, NS_ALIASES, _ns_matches, NS_OP_OCC, NS_SHORT_OMIT)
+
+
+# ---------------------------------------------------------------- SOL005 VNF package management
+
+PKG_ONBOARDING = "VnfPackageOnboardingNotification"
+PKG_CHANGE = "VnfPackageChangeNotification"
+PKG_FILTER = _Obj({
+    "notificationTypes": _strings({PKG_ONBOARDING, PKG_CHANGE}),
+    "vnfProductsFromProviders": VNF_INSTANCE_FILTER.fields["vnfProductsFromProviders"],
+    "vnfdId": _strings(), "vnfPkgId": _strings(),
+    "operationalState": _strings({"ENABLED", "DISABLED"}),
+    "usageState": _strings({"IN_USE", "NOT_IN_USE"}),
+    "vnfmInfo": _strings(),
+})
+PKG_RULES = {"vnfPkgId": PKG_CHANGE, "operationalState": PKG_CHANGE, "usageState": PKG_CHANGE}
+
+
+def _pkg_matches(flt: dict[str, Any], n: dict[str, Any]) -> bool:
+    """`_match` carries the package facts: vnfProvider, vnfProductName, vnfSoftwareVersion,
+    vnfdVersion, operationalState, usageState, vnfmInfo."""
+    fx = _facts(n)[0]
+    providers = flt.get("vnfProductsFromProviders")
+    return (_hit(flt.get("notificationTypes"), n.get("notificationType"))
+            and _hit(flt.get("vnfdId"), fx.get("vnfdId"))
+            and _hit(flt.get("vnfPkgId"), fx.get("vnfPkgId"))
+            and _hit(flt.get("vnfmInfo"), fx.get("vnfmInfo"))
+            and (not providers or any(_vnf_product_ok(p, fx) for p in providers))
+            and _typed_ok(flt, fx, PKG_CHANGE, (("operationalState", "operationalState"), ("usageState", "usageState"))))
+
+
+def vnfpkgm_kind(prefix: str = "/vnfpkgm/v2", version: str | None = "2.0.0") -> SubscriptionKind:
+    def validate(flt: dict[str, Any]) -> None:
+        _validate(flt, PKG_FILTER, "filter")
+        _check_typed(flt, PKG_RULES, {})
+
+    # PkgmSubscriptionRequest has no verbosity: no verbosity types, so the manager rejects it
+    return SubscriptionKind(
+        api_prefix=prefix, matches=lambda flt, n: not flt or _pkg_matches(flt, n), validate_filter=validate,
+        filter_attributes=frozenset({"id", "callbackUri"} | _paths(PKG_FILTER, "filter")), version=version)

@@ -1,0 +1,377 @@
+"""VNF packages: SOL005 `/vnfpkgm/v2/vnf_packages` (read side SOL003).
+
+Onboarding: create → `PUT package_content` (202) → UPLOADING → PROCESSING → ONBOARDED, or ERROR
+with `onboardingFailureDetails`.
+"""
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from magi.api.app import json_response, read_json, read_model
+from magi.api.listing import attributes, list_response, one_response
+from magi.api.problem import Problem
+from magi.bus.envelope import new_id
+from magi.descriptors import PackageError, load_vnf_package
+from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, public
+from nfvo.content import ContentStore, read_upload
+from nfvo.fetch import UploadFromUriRequest, fetch_package
+from nfvo.pkginfo import additional_artifacts, descriptor_response, range_response, software_images, without_secrets, zip_of
+
+log = structlog.get_logger(__name__)
+PKG_DEFAULT_EXCLUDED = ("softwareImages", "additionalArtifacts", "userDefinedData", "checksum")
+PKG_ATTRS = attributes("id", "vnfdId", "vnfProvider", "vnfProductName", "vnfSoftwareVersion", "vnfdVersion", "checksum",
+                       "packageSecurityOption", "softwareImages", "additionalArtifacts", "onboardingState",
+                       "operationalState", "usageState", "vnfmInfo", "userDefinedData", "onboardingFailureDetails")
+
+
+class CreatePkgRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    userDefinedData: dict[str, Any] | None = None
+
+
+class ExternalArtifactsAccessConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    artifact: list[dict[str, Any]] = []
+
+
+class PkgInfoModifications(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    operationalState: str | None = None
+    userDefinedData: dict[str, Any] | None = None
+
+
+def merge_patch(current: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 on one level: null deletes a key."""
+    merged = dict(current or {})
+    for k, v in patch.items():
+        if v is None:
+            merged.pop(k, None)
+        else:
+            merged[k] = v
+    return merged
+
+
+class VnfPackages:
+    """The VNF package catalogue of the NFVO."""
+
+    def __init__(self, store: MongoStore, contents: ContentStore, base_url: str):
+        self.pkgs: Repository = store.repository("vnf_packages", [[("vnfdId", 1)]])
+        self.contents = contents
+        self.base = base_url
+        self._tasks: set[asyncio.Task] = set()
+        self.notifier: Any = None  # a SubscriptionManager for /vnfpkgm/v2/subscriptions, set by bootstrap
+
+    async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
+        """Best effort after the state is stored: a crash in between loses this one notification."""
+        if self.notifier is None:
+            return
+        body = {"notificationType": ntype, "timeStamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                "vnfPkgId": doc["id"], "vnfdId": doc.get("vnfdId"), **extra,
+                "_links": {"vnfPackage": {"href": f"{self.base}/vnfpkgm/v2/vnf_packages/{doc['id']}"}},
+                "_match": {k: doc.get(k) for k in ("vnfProvider", "vnfProductName", "vnfSoftwareVersion", "vnfdVersion",
+                                                    "operationalState", "usageState", "vnfmInfo")}}
+        if ntype == "VnfPackageOnboardingNotification":
+            body["vnfmInfo"] = doc.get("vnfmInfo") or []
+        try:
+            await self.notifier.emit(body, key=key)
+        except Exception:
+            log.exception("vnfpkg.notify_failed", vnfPkgId=doc["id"], notificationType=ntype)
+
+    async def pkg(self, pkg_id: str) -> dict[str, Any]:
+        try:
+            return await self.pkgs.get(pkg_id)
+        except NotFound:
+            raise Problem(404, f"VNF package {pkg_id} does not exist") from None
+
+    async def onboarded_vnfd(self, vnfd_id: str) -> dict[str, Any]:
+        """The onboarded, enabled package of a VNFD, with its normalized descriptor."""
+        for p in await self.pkgs.find({"vnfdId": vnfd_id}):
+            if p["onboardingState"] == "ONBOARDED" and p["operationalState"] == "ENABLED":
+                return p
+        raise Problem(404, f"no ONBOARDED and ENABLED VNF package has vnfdId {vnfd_id}")
+
+    async def create_pkg(self, req: CreatePkgRequest) -> dict[str, Any]:
+        pid = new_id()
+        doc = {"id": pid, "onboardingState": "CREATED", "operationalState": "DISABLED", "usageState": "NOT_IN_USE",
+               "_links": self._pkg_links(pid)}
+        if req.userDefinedData:
+            doc["userDefinedData"] = req.userDefinedData
+        await self.pkgs.insert(doc)
+        return doc
+
+    def _pkg_links(self, pid: str) -> dict[str, Any]:
+        s = f"{self.base}/vnfpkgm/v2/vnf_packages/{pid}"
+        return {"self": {"href": s}, "vnfd": {"href": f"{s}/vnfd"}, "packageContent": {"href": f"{s}/package_content"}}
+
+    async def _start_upload(self, pkg_id: str) -> dict[str, Any]:
+        doc = await self.pkg(pkg_id)
+        if doc["onboardingState"] != "CREATED":
+            raise Problem(409, f"VNF package {pkg_id} is {doc['onboardingState']}; content can be uploaded only once, in CREATED")
+        doc["onboardingState"] = "UPLOADING"
+        try:
+            return await self.pkgs.replace(doc)
+        except ConcurrencyError:
+            raise Problem(409, f"VNF package {pkg_id} is being uploaded by another request") from None
+
+    async def upload_pkg(self, pkg_id: str, data: bytes, filename: str | None) -> None:
+        doc = await self._start_upload(pkg_id)
+        await self._uploaded(doc, data, filename)
+
+    async def upload_from_uri(self, pkg_id: str, req: UploadFromUriRequest) -> None:
+        """202 at once; the fetch runs in the background, then the same processing as a PUT."""
+        if (missing := req.check()) is not None:
+            raise Problem(400, missing)
+        doc = await self._start_upload(pkg_id)
+
+        async def run() -> None:
+            try:
+                data, filename = await fetch_package(req)
+            except Exception as exc:  # any fetch failure is the onboarding's answer, not a crash
+                doc["onboardingState"] = "ERROR"
+                doc["onboardingFailureDetails"] = {"status": 422, "title": "package fetch failed",
+                                                   "detail": f"could not fetch {req.addressInformation}: {exc}"}
+                await self.pkgs.replace(doc)
+                log.warning("vnfpkg.fetch_failed", vnfPkgId=pkg_id, error=str(exc))
+                return
+            await self._uploaded(doc, data, filename)
+        self._spawn(run())
+
+    async def _uploaded(self, doc: dict[str, Any], data: bytes, filename: str | None) -> None:
+        pkg_id = doc["id"]
+        await self.contents.put(pkg_id, data, filename)
+        doc["onboardingState"] = "PROCESSING"
+        doc = await self.pkgs.replace(doc)
+        self._spawn(self._process_pkg(doc, data, filename))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _process_pkg(self, doc: dict[str, Any], data: bytes, filename: str | None) -> None:
+        try:
+            pkg = await asyncio.to_thread(load_vnf_package, data, filename)
+            images = software_images(pkg, datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"))
+            artifacts = additional_artifacts(pkg, {i["imagePath"] for i in images if "imagePath" in i})
+        except PackageError as exc:
+            doc["onboardingState"] = "ERROR"
+            doc["onboardingFailureDetails"] = {"status": 422, "title": f"package check '{exc.check}' failed", "detail": str(exc.detail if hasattr(exc, "detail") else exc)}
+            await self.pkgs.replace(doc)
+            log.warning("vnfpkg.onboarding_failed", vnfPkgId=doc["id"], check=exc.check, detail=str(exc))
+            return
+        except Exception as exc:  # a parser bug must still leave an answer an operator can read
+            log.exception("vnfpkg.onboarding_crashed", vnfPkgId=doc["id"])
+            doc["onboardingState"] = "ERROR"
+            doc["onboardingFailureDetails"] = {"status": 422, "detail": f"the package could not be processed: {exc}"}
+            await self.pkgs.replace(doc)
+            return
+        v = pkg.vnfd
+        doc.update({"vnfdId": v.vnfd_id, "vnfProvider": v.provider or "", "vnfProductName": v.product_name or "",
+                    "vnfSoftwareVersion": str(v.software_version or ""), "vnfdVersion": str(v.descriptor_version or ""),
+                    "vnfmInfo": list(v.vnfm_info or []) or ["MAGI"],
+                    "checksum": {"algorithm": "SHA-256", "hash": pkg.checksum_sha256},
+                    "packageSecurityOption": "OPTION_1", "softwareImages": images, "additionalArtifacts": artifacts,
+                    "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
+                    "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files,
+                    "_manifest": pkg.manifest.path if pkg.manifest else None})
+        await self.pkgs.replace(doc)
+        log.info("vnfpkg.onboarded", vnfPkgId=doc["id"], vnfdId=v.vnfd_id)
+        await self._notify(doc, "VnfPackageOnboardingNotification", f"vnfpkg:{doc['id']}:onboarded")
+
+    async def resume(self) -> None:
+        """Packages a crash left in UPLOADING or PROCESSING: process the stored content again, or
+        go back to CREATED when the content never arrived (the upload can then be repeated)."""
+        for doc in await self.pkgs.find({"onboardingState": {"$in": ["UPLOADING", "PROCESSING"]}}):
+            stored = await self.contents.find(doc["id"])
+            if stored is None:
+                doc["onboardingState"] = "CREATED"
+                await self.pkgs.replace(doc)
+                continue
+            doc["onboardingState"] = "PROCESSING"
+            doc = await self.pkgs.replace(doc)
+            self._spawn(self._process_pkg(doc, bytes(stored["data"]), stored.get("filename")))
+
+    async def content(self, pkg_id: str) -> bytes:
+        return await self.contents.get(pkg_id, f"package {pkg_id}")
+
+    async def by_vnfd_id(self, vnfd_id: str) -> dict[str, Any]:
+        """SOL003 `onboarded_vnf_packages/{vnfdId}`: the ONBOARDED package of a VNFD, enabled first."""
+        found = [p for p in await self.pkgs.find({"vnfdId": vnfd_id}) if p["onboardingState"] == "ONBOARDED"]
+        if not found:
+            raise Problem(404, f"no ONBOARDED VNF package has vnfdId {vnfd_id}")
+        return min(found, key=lambda p: p["operationalState"] != "ENABLED")
+
+    async def resolve(self, request: web.Request) -> dict[str, Any]:
+        if "vnfdId" in request.match_info:
+            return await self.by_vnfd_id(request.match_info["vnfdId"])
+        return await self.pkg(request.match_info["vnfPkgId"])
+
+    async def onboarded_package(self, doc: dict[str, Any]) -> Any:
+        """The parsed package of an ONBOARDED VnfPkgInfo (409 before)."""
+        if doc["onboardingState"] != "ONBOARDED":
+            raise Problem(409, f"VNF package {doc['id']} is {doc['onboardingState']}, not ONBOARDED")
+        return await asyncio.to_thread(load_vnf_package, await self.content(doc["id"]))
+
+    async def artifact_files(self, doc: dict[str, Any]) -> dict[str, bytes]:
+        """The package's artifacts (software image files and additional artifacts) by path."""
+        pkg = await self.onboarded_package(doc)
+        paths = [i["imagePath"] for i in doc.get("softwareImages", []) if "imagePath" in i]
+        paths += [a["artifactPath"] for a in doc.get("additionalArtifacts", [])]
+        return {p: pkg.files[p] for p in paths if p in pkg.files}
+
+    async def patch_pkg(self, pkg_id: str, mods: PkgInfoModifications, if_match: str | None) -> dict[str, Any]:
+        doc = await self.pkg(pkg_id)
+        if if_match and if_match.strip('"') != str(doc["_v"]):
+            raise Problem(412, f"VNF package {pkg_id} changed (ETag {doc['_v']})")
+        if mods.operationalState:
+            if mods.operationalState not in ("ENABLED", "DISABLED"):
+                raise Problem(400, "operationalState must be ENABLED or DISABLED")
+            if doc["onboardingState"] != "ONBOARDED":
+                raise Problem(409, f"VNF package {pkg_id} is not ONBOARDED")
+            if doc["operationalState"] == mods.operationalState:
+                raise Problem(409, f"VNF package {pkg_id} is already {mods.operationalState}")
+            doc["operationalState"] = mods.operationalState
+        if mods.userDefinedData is not None:
+            doc["userDefinedData"] = merge_patch(doc.get("userDefinedData"), mods.userDefinedData)
+        try:
+            doc = await self.pkgs.replace(doc)
+        except ConcurrencyError:
+            raise Problem(412, f"VNF package {pkg_id} changed concurrently") from None
+        if mods.operationalState:
+            await self._notify(doc, "VnfPackageChangeNotification", f"vnfpkg:{pkg_id}:op:{doc['_v']}",
+                               changeType="OP_STATE_CHANGE", operationalState=mods.operationalState)
+        return mods.model_dump(exclude_none=True)
+
+    async def delete_pkg(self, pkg_id: str) -> None:
+        doc = await self.pkg(pkg_id)
+        if doc["operationalState"] != "DISABLED" or doc["usageState"] != "NOT_IN_USE":
+            raise Problem(409, f"VNF package {pkg_id} must be DISABLED and NOT_IN_USE to be deleted")
+        await self.pkgs.delete(doc)
+        await self.contents.delete(pkg_id)
+        if doc["onboardingState"] == "ONBOARDED":  # SOL005 reports changes of onboarded packages only
+            await self._notify(doc, "VnfPackageChangeNotification", f"vnfpkg:{pkg_id}:deleted", changeType="PKG_DELETE")
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def add_routes(self, app: web.Application) -> None:
+        P = "/vnfpkgm/v2/vnf_packages"
+
+        async def create_pkg(request: web.Request) -> web.Response:
+            body = await read_json(request) if request.can_read_body else {}
+            doc = await self.create_pkg(CreatePkgRequest.model_validate(body or {}))
+            return json_response(public(doc), status=201, headers={"Location": doc["_links"]["self"]["href"]})
+
+        async def list_pkgs(request: web.Request) -> web.Response:
+            return list_response(request, [public(d) for d in await self.pkgs.find()], allowed=PKG_ATTRS, default_excluded=PKG_DEFAULT_EXCLUDED)
+
+        async def get_pkg(request: web.Request) -> web.Response:
+            doc = await self.pkg(request.match_info["vnfPkgId"])
+            return one_response(request, public(doc), headers={"ETag": f'"{doc["_v"]}"'})
+
+        async def patch_pkg(request: web.Request) -> web.Response:
+            if request.content_type != "application/merge-patch+json":
+                raise Problem(415, "PATCH takes Content-Type application/merge-patch+json")
+            mods = await read_model(request, PkgInfoModifications)
+            return json_response(await self.patch_pkg(request.match_info["vnfPkgId"], mods, request.headers.get("If-Match")))
+
+        async def delete_pkg(request: web.Request) -> web.Response:
+            await self.delete_pkg(request.match_info["vnfPkgId"])
+            return web.Response(status=204)
+
+        async def put_content(request: web.Request) -> web.Response:
+            data, filename = await read_upload(request)
+            await self.upload_pkg(request.match_info["vnfPkgId"], data, filename)
+            return web.Response(status=202)
+
+        async def upload_from_uri(request: web.Request) -> web.Response:
+            await self.upload_from_uri(request.match_info["vnfPkgId"], await read_model(request, UploadFromUriRequest))
+            return web.Response(status=202)
+
+        async def get_content(request: web.Request) -> web.Response:
+            doc = await self.resolve(request)
+            if doc["onboardingState"] != "ONBOARDED":
+                raise Problem(409, f"VNF package {doc['id']} is {doc['onboardingState']}, not ONBOARDED")
+            return range_response(request, await self.content(doc["id"]), "application/zip")
+
+        async def get_vnfd(request: web.Request) -> web.Response:
+            doc = await self.resolve(request)
+            pkg = await self.onboarded_package(doc)
+            return descriptor_response(request, {f: pkg.files[f] for f in doc.get("_vnfdFiles") or []}, "VNFD")
+
+        async def get_manifest(request: web.Request) -> web.Response:
+            doc = await self.resolve(request)
+            pkg = await self.onboarded_package(doc)
+            if pkg.manifest is None:
+                raise Problem(404, f"VNF package {doc['id']} has no manifest")
+            return web.Response(body=pkg.files[pkg.manifest.path], content_type="text/plain")
+
+        async def get_artifacts(request: web.Request) -> web.Response:
+            doc = await self.resolve(request)
+            return web.Response(body=zip_of(await self.artifact_files(doc)), content_type="application/zip")
+
+        async def get_artifact(request: web.Request) -> web.Response:
+            doc = await self.resolve(request)
+            path = request.match_info["artifactPath"]
+            # looked up among the package's own artifact paths only: nothing outside the package is reachable
+            files = await self.artifact_files(doc)
+            if posixpath.normpath(path) != path or path not in files:
+                raise Problem(404, f"VNF package {doc['id']} has no artifact {path!r}")
+            return range_response(request, files[path], "application/octet-stream")
+
+        async def get_ext_access(request: web.Request) -> web.Response:
+            doc = await self.pkg(request.match_info["vnfPkgId"])
+            cfg = doc.get("_extArtifactsAccess")
+            if cfg is None:
+                raise Problem(404, f"VNF package {doc['id']} has no external artifacts access configuration")
+            return json_response(without_secrets(cfg))
+
+        async def put_ext_access(request: web.Request) -> web.Response:
+            cfg = (await read_model(request, ExternalArtifactsAccessConfig)).model_dump()
+            for a in cfg["artifact"]:
+                if not isinstance(a, dict) or not a.get("artifactUri"):
+                    raise Problem(400, "every artifact needs an artifactUri")
+            doc = await self.pkg(request.match_info["vnfPkgId"])
+            doc["_extArtifactsAccess"] = cfg  # kept with the secrets: the NFVO needs them to fetch
+            await self.pkgs.replace(doc)
+            return json_response(without_secrets(cfg))
+
+        async def list_onboarded(request: web.Request) -> web.Response:
+            docs = [public(d) for d in await self.pkgs.find({"onboardingState": "ONBOARDED"})]
+            return list_response(request, docs, allowed=PKG_ATTRS, default_excluded=PKG_DEFAULT_EXCLUDED)
+
+        async def get_onboarded(request: web.Request) -> web.Response:
+            doc = await self.resolve(request)
+            return one_response(request, public(doc), headers={"ETag": f'"{doc["_v"]}"'})
+
+        async def magi_vnfd(request: web.Request) -> web.Response:
+            doc = await self.onboarded_vnfd(request.match_info["vnfdId"])
+            return json_response({"vnfd": doc["_vnfd"], "vnfPkgId": doc["id"]})
+
+        r = app.router
+        r.add_post(P, create_pkg)
+        r.add_get(P, list_pkgs)
+        r.add_get(f"{P}/{{vnfPkgId}}", get_pkg)
+        r.add_patch(f"{P}/{{vnfPkgId}}", patch_pkg)
+        r.add_delete(f"{P}/{{vnfPkgId}}", delete_pkg)
+        r.add_put(f"{P}/{{vnfPkgId}}/package_content", put_content)
+        r.add_get(f"{P}/{{vnfPkgId}}/package_content", get_content)
+        r.add_post(f"{P}/{{vnfPkgId}}/package_content/upload_from_uri", upload_from_uri)
+        # the same reads, SOL005/SOL003 by package id and SOL003 by VNFD id
+        O = "/vnfpkgm/v2/onboarded_vnf_packages"
+        r.add_get(O, list_onboarded)
+        r.add_get(f"{O}/{{vnfdId}}", get_onboarded)
+        r.add_get(f"{O}/{{vnfdId}}/package_content", get_content)
+        for base in (f"{P}/{{vnfPkgId}}", f"{O}/{{vnfdId}}"):
+            r.add_get(f"{base}/vnfd", get_vnfd)
+            r.add_get(f"{base}/manifest", get_manifest)
+            r.add_get(f"{base}/artifacts", get_artifacts)
+            r.add_get(f"{base}/artifacts/{{artifactPath:.+}}", get_artifact)
+        r.add_get(f"{P}/{{vnfPkgId}}/ext_artifacts_access", get_ext_access)
+        r.add_put(f"{P}/{{vnfPkgId}}/ext_artifacts_access", put_ext_access)
+        r.add_get("/vnfpkgm/v2/onboarded_vnf_packages/{vnfdId}/magi_vnfd", magi_vnfd)
