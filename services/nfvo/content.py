@@ -1,7 +1,9 @@
 """The NFVO's content store: uploaded package and NSD bytes, shared by `vnfpkgm` and `nsd`.
 
 Bytes live in the NFVO's own database (collection `package_contents`), so the embedded default
-and Helm need no extra volume.
+and Helm need no extra volume. They are cut into chunks (GridFS's layout, written with plain
+documents so the nx-27017 stand-in and MongoDB behave alike): one document may not exceed
+16 MB, and packages carrying VM images are larger than that.
 """
 from __future__ import annotations
 
@@ -17,23 +19,38 @@ MAX_UPLOAD = 512 * 1024 * 1024
 
 
 class ContentStore:
+    CHUNK = 4 * 1024 * 1024
+
     def __init__(self, store: MongoStore):
         self.coll = store.db["package_contents"]
 
     async def put(self, key: str, data: bytes, filename: str | None) -> None:
-        await self.coll.replace_one({"_id": key}, {"_id": key, "data": Binary(data), "filename": filename}, upsert=True)
+        await self.coll.create_index([("key", 1), ("n", 1)])
+        await self.delete(key)
+        chunks = [data[i:i + self.CHUNK] for i in range(0, len(data), self.CHUNK)] or [b""]
+        for i, part in enumerate(chunks):
+            await self.coll.insert_one({"_id": f"{key}#{i}", "key": key, "n": i, "data": Binary(part)})
+        # The head goes last: a reader never sees a partly written content.
+        await self.coll.insert_one({"_id": key, "filename": filename, "chunks": len(chunks), "length": len(data)})
 
     async def find(self, key: str) -> dict[str, Any] | None:
-        return await self.coll.find_one({"_id": key})
+        head = await self.coll.find_one({"_id": key})
+        if head is None:
+            return None
+        parts = [d async for d in self.coll.find({"key": key}).sort("n", 1)]
+        if len(parts) != head["chunks"]:
+            return None
+        return {"_id": key, "filename": head.get("filename"), "data": b"".join(bytes(p["data"]) for p in parts)}
 
     async def get(self, key: str, what: str) -> bytes:
         found = await self.find(key)
         if found is None:
             raise Problem(409, f"{what} has no content yet")
-        return bytes(found["data"])
+        return found["data"]
 
     async def delete(self, key: str) -> None:
         await self.coll.delete_one({"_id": key})
+        await self.coll.delete_many({"key": key})
 
 
 async def read_upload(request: web.Request) -> tuple[bytes, str | None]:

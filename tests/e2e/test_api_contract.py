@@ -206,7 +206,6 @@ async def test_failed_vim_step_goes_failed_temp_then_rollback(suite):
 
 async def test_package_left_processing_by_a_crash_is_onboarded_on_restart(mongo_uri, db_prefix):
     from tests.unit.pkgfactory import make_vnf_csar
-    from bson import Binary
     from magi.store.mongo import MongoStore
 
     vnfd_id = str(uuid.uuid4())
@@ -215,7 +214,8 @@ async def test_package_left_processing_by_a_crash_is_onboarded_on_restart(mongo_
     # what a crash mid-onboarding leaves: content stored, state PROCESSING, nobody working on it
     await pkgs.insert({"id": "p1", "onboardingState": "PROCESSING", "operationalState": "DISABLED", "usageState": "NOT_IN_USE",
                        "_links": {"self": {"href": "x"}}})
-    await store.db["package_contents"].insert_one({"_id": "p1", "data": Binary(make_vnf_csar(vnfd_id)), "filename": None})
+    from nfvo.content import ContentStore
+    await ContentStore(store).put("p1", make_vnf_csar(vnfd_id), None)
     await pkgs.insert({"id": "p2", "onboardingState": "UPLOADING", "operationalState": "DISABLED", "usageState": "NOT_IN_USE",
                        "_links": {"self": {"href": "y"}}})
     await store.close()

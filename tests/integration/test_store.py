@@ -156,3 +156,19 @@ async def test_unique_index_enforced(store):
     await repo.insert({"id": "1", "name": "a"})
     with pytest.raises(AlreadyExists):
         await repo.insert({"id": "2", "name": "a"})
+
+
+async def test_content_store_chunks_large_packages(store):
+    """Package bytes beyond one document's 16 MB limit are stored in chunks and read back whole."""
+    from nfvo.content import ContentStore
+
+    content = ContentStore(store)
+    data = bytes(range(256)) * (70 * 1024 * 1024 // 256 // 4)  # 17.5 MB
+    await content.put("pkg", data, "big.zip")
+    got = await content.find("pkg")
+    assert got["data"] == data and got["filename"] == "big.zip"
+    await content.put("pkg", b"small", None)  # replacing leaves no stale chunk behind
+    assert (await content.find("pkg"))["data"] == b"small"
+    assert await content.coll.count_documents({"key": "pkg"}) == 1
+    await content.delete("pkg")
+    assert await content.find("pkg") is None
