@@ -278,17 +278,22 @@ async def _onboard_vnfpkg(args: argparse.Namespace, up: Upload) -> int:
         return 0
 
 
-def cmd_vnfpkg_onboard(args: argparse.Namespace) -> int:
+def _run_onboard(args: argparse.Namespace, onboard) -> int:
+    """Read the upload, run one onboarding coroutine, turn its failures into exit code 1."""
     try:
         up = read_upload(args.path)
     except OSError as exc:
         print(f"✗ io: {exc}")
         return 1
     try:
-        return asyncio.run(_onboard_vnfpkg(args, up))
+        return asyncio.run(onboard(args, up))
     except ApiError as exc:
         print(f"✗ {exc}")
         return 1
+
+
+def cmd_vnfpkg_onboard(args: argparse.Namespace) -> int:
+    return _run_onboard(args, _onboard_vnfpkg)
 
 
 async def _onboard_nsd(args: argparse.Namespace, up: Upload) -> int:
@@ -319,16 +324,7 @@ async def _onboard_nsd(args: argparse.Namespace, up: Upload) -> int:
 
 
 def cmd_nsd_onboard(args: argparse.Namespace) -> int:
-    try:
-        up = read_upload(args.path)
-    except OSError as exc:
-        print(f"✗ io: {exc}")
-        return 1
-    try:
-        return asyncio.run(_onboard_nsd(args, up))
-    except ApiError as exc:
-        print(f"✗ {exc}")
-        return 1
+    return _run_onboard(args, _onboard_nsd)
 
 
 # --------------------------------------------------------------------------- argparse
