@@ -35,6 +35,7 @@ class MagiSettings(BaseSettings):
     sim_storage_gb: int = Field(100_000, description="simulated VIM: block storage capacity in GB")
     sim_latency_ms: float = Field(0.0, description="simulated VIM: latency added to each resource call")
     sim_failure_rate: float = Field(0.0, description="simulated VIM: probability a resource call fails")
+    package_max_bytes: int = Field(512 * 1024 * 1024, description="NFVO: largest VNF package, NSD or PNFD upload in bytes (PUT body, multipart part or upload_from_uri fetch); larger ones get 413 or onboarding ERROR")
     log_level: str = Field("INFO", description="log level")
 
     def port(self, service: str) -> int:

@@ -9,20 +9,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
+from aiohttp import MultipartReader, web
 from bson import Binary
 
 from magi.api.problem import Problem
+from magi.config import MagiSettings
 from magi.store.mongo import MongoStore
 
-MAX_UPLOAD = 512 * 1024 * 1024
+READ_CHUNK = 1 << 16
+
+
+def upload_limit() -> int:
+    """MAGI_PACKAGE_MAX_BYTES: the largest package or descriptor upload (raw body, multipart part or fetch)."""
+    return MagiSettings().package_max_bytes
+
+
+class UploadTooLarge(ValueError):
+    def __init__(self, limit: int):
+        super().__init__(f"the package is larger than the upload limit of {limit} bytes (MAGI_PACKAGE_MAX_BYTES)")
+        self.limit = limit
 
 
 class ContentStore:
     CHUNK = 4 * 1024 * 1024
 
-    def __init__(self, store: MongoStore):
+    def __init__(self, store: MongoStore, max_bytes: int | None = None):
         self.coll = store.db["package_contents"]
+        self.max_bytes = max_bytes if max_bytes is not None else upload_limit()
 
     async def put(self, key: str, data: bytes, filename: str | None) -> None:
         await self.coll.create_index([("key", 1), ("n", 1)])
@@ -53,17 +66,36 @@ class ContentStore:
         await self.coll.delete_many({"key": key})
 
 
-async def read_upload(request: web.Request) -> tuple[bytes, str | None]:
-    """The uploaded file: a raw body (application/zip, yaml…) or the `file` part of a multipart form."""
+async def read_upload(request: web.Request, limit: int | None = None) -> tuple[bytes, str | None]:
+    """The uploaded file: a raw body (application/zip, yaml…) or the `file` part of a multipart form.
+
+    Read in chunks and refused with 413 as soon as it crosses `limit` (MAGI_PACKAGE_MAX_BYTES by
+    default): an oversized upload is never held in memory whole.
+    """
+    limit = upload_limit() if limit is None else limit
     if request.content_type.startswith("multipart/"):
         reader = await request.multipart()
         async for part in reader:
-            if part.name == "file":
-                return bytes(await part.read(decode=False)), part.filename
+            if part.name == "file" and not isinstance(part, MultipartReader):
+                data = bytearray()
+                while chunk := await part.read_chunk(READ_CHUNK):
+                    data += chunk
+                    _check_size(len(data), limit)
+                if not data:
+                    raise Problem(400, "the upload is empty")
+                return bytes(data), part.filename
         raise Problem(400, "the multipart upload has no 'file' part")
-    data = await request.read()
+    if request.content_length is not None:
+        _check_size(request.content_length, limit)
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(READ_CHUNK):
+        data += chunk
+        _check_size(len(data), limit)
     if not data:
         raise Problem(400, "the upload is empty")
-    if len(data) > MAX_UPLOAD:
-        raise Problem(413, "the package is larger than the upload limit")
-    return data, None
+    return bytes(data), None
+
+
+def _check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise Problem(413, str(UploadTooLarge(limit)))

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import aiohttp
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from nfvo.content import MAX_UPLOAD
+from nfvo.content import READ_CHUNK, UploadTooLarge, upload_limit
 
 TIMEOUT = aiohttp.ClientTimeout(total=300, sock_connect=10)
 
@@ -59,8 +59,10 @@ class UploadFromUriRequest(BaseModel):
         return None
 
 
-async def fetch_package(req: UploadFromUriRequest) -> tuple[bytes, str | None]:
-    """The package bytes and the file name of the URI; raises on any failure."""
+async def fetch_package(req: UploadFromUriRequest, limit: int | None = None) -> tuple[bytes, str | None]:
+    """The package bytes and the file name of the URI; raises on any failure, `UploadTooLarge` as
+    soon as the bytes (or the announced Content-Length) cross `limit` (MAGI_PACKAGE_MAX_BYTES)."""
+    limit = upload_limit() if limit is None else limit
     headers: dict[str, str] = {}
     types = req.authType or []
     async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
@@ -75,11 +77,11 @@ async def fetch_package(req: UploadFromUriRequest) -> tuple[bytes, str | None]:
             headers["Authorization"] = aiohttp.encode_basic_auth(req.username or "", req.password or "")
         async with http.get(req.addressInformation, headers=headers) as r:
             r.raise_for_status()
-            if (r.content_length or 0) > MAX_UPLOAD:
-                raise ValueError("the package is larger than the upload limit")
+            if (r.content_length or 0) > limit:
+                raise UploadTooLarge(limit)
             data = bytearray()
-            async for chunk in r.content.iter_chunked(1 << 16):
+            async for chunk in r.content.iter_chunked(READ_CHUNK):
                 data += chunk
-                if len(data) > MAX_UPLOAD:
-                    raise ValueError("the package is larger than the upload limit")
+                if len(data) > limit:
+                    raise UploadTooLarge(limit)
     return bytes(data), posixpath.basename(urlparse(req.addressInformation).path) or None

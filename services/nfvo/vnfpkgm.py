@@ -2,6 +2,17 @@
 
 Onboarding: create → `PUT package_content` (202) → UPLOADING → PROCESSING → ONBOARDED, or ERROR
 with `onboardingFailureDetails`.
+
+Uploads larger than MAGI_PACKAGE_MAX_BYTES are refused while they arrive: 413 for a `PUT` (raw
+body or multipart `file` part), onboarding ERROR for `upload_from_uri`. Unsafe contents (zip-slip
+or absolute paths, links, compression bombs, too many files, malformed YAML, alias bombs, import
+cycles, references to missing nodes) end the onboarding in ERROR with the parser's check named;
+packages are only ever read in memory, nothing is unpacked to disk.
+
+One vnfdId, one package: a package whose vnfdId is already that of an ONBOARDED package (enabled
+or not) ends in ERROR naming the vnfdId and the existing package, as in Tacker. So
+`onboarded_vnf_packages/{vnfdId}` and the VNFD the VNFM is given are never ambiguous; a new
+version of a VNF carries a new vnfdId (SOL001 descriptor_id), or the old package is deleted first.
 """
 from __future__ import annotations
 
@@ -20,7 +31,7 @@ from magi.api.problem import Problem
 from magi.bus.envelope import new_id
 from magi.descriptors import PackageError, load_vnf_package
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, public
-from nfvo.content import ContentStore, read_upload
+from nfvo.content import ContentStore, UploadTooLarge, read_upload
 from nfvo.fetch import UploadFromUriRequest, fetch_package
 from nfvo.pkginfo import additional_artifacts, descriptor_response, range_response, software_images, without_secrets, zip_of
 
@@ -66,6 +77,7 @@ class VnfPackages:
         self.contents = contents
         self.base = base_url
         self._tasks: set[asyncio.Task] = set()
+        self._onboarding = asyncio.Lock()  # the vnfdId check and the ONBOARDED write, one package at a time
         self.notifier: Any = None  # a SubscriptionManager for /vnfpkgm/v2/subscriptions, set by bootstrap
 
     async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
@@ -132,10 +144,11 @@ class VnfPackages:
 
         async def run() -> None:
             try:
-                data, filename = await fetch_package(req)
+                data, filename = await fetch_package(req, self.contents.max_bytes)
             except Exception as exc:  # any fetch failure is the onboarding's answer, not a crash
                 doc["onboardingState"] = "ERROR"
-                doc["onboardingFailureDetails"] = {"status": 422, "title": "package fetch failed",
+                status, title = (413, "package too large") if isinstance(exc, UploadTooLarge) else (422, "package fetch failed")
+                doc["onboardingFailureDetails"] = {"status": status, "title": title,
                                                    "detail": f"could not fetch {req.addressInformation}: {exc}"}
                 await self.pkgs.replace(doc)
                 log.warning("vnfpkg.fetch_failed", vnfPkgId=pkg_id, error=str(exc))
@@ -173,15 +186,27 @@ class VnfPackages:
             await self.pkgs.replace(doc)
             return
         v = pkg.vnfd
-        doc.update({"vnfdId": v.vnfd_id, "vnfProvider": v.provider or "", "vnfProductName": v.product_name or "",
-                    "vnfSoftwareVersion": str(v.software_version or ""), "vnfdVersion": str(v.descriptor_version or ""),
-                    "vnfmInfo": list(v.vnfm_info or []) or ["MAGI"],
-                    "checksum": {"algorithm": "SHA-256", "hash": pkg.checksum_sha256},
-                    "packageSecurityOption": "OPTION_1", "softwareImages": images, "additionalArtifacts": artifacts,
-                    "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
-                    "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files,
-                    "_manifest": pkg.manifest.path if pkg.manifest else None})
-        await self.pkgs.replace(doc)
+        async with self._onboarding:
+            dup = [p["id"] for p in await self.pkgs.find({"vnfdId": v.vnfd_id})
+                   if p["id"] != doc["id"] and p["onboardingState"] == "ONBOARDED"]
+            if dup:
+                doc["onboardingState"] = "ERROR"
+                doc["onboardingFailureDetails"] = {
+                    "status": 409, "title": "duplicate vnfdId",
+                    "detail": f"vnfdId {v.vnfd_id} is already onboarded as VNF package {dup[0]}; "
+                              "delete that package first or give the VNFD a new descriptor_id"}
+                await self.pkgs.replace(doc)
+                log.warning("vnfpkg.duplicate_vnfd", vnfPkgId=doc["id"], vnfdId=v.vnfd_id, existing=dup[0])
+                return
+            doc.update({"vnfdId": v.vnfd_id, "vnfProvider": v.provider or "", "vnfProductName": v.product_name or "",
+                        "vnfSoftwareVersion": str(v.software_version or ""), "vnfdVersion": str(v.descriptor_version or ""),
+                        "vnfmInfo": list(v.vnfm_info or []) or ["MAGI"],
+                        "checksum": {"algorithm": "SHA-256", "hash": pkg.checksum_sha256},
+                        "packageSecurityOption": "OPTION_1", "softwareImages": images, "additionalArtifacts": artifacts,
+                        "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
+                        "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files,
+                        "_manifest": pkg.manifest.path if pkg.manifest else None})
+            await self.pkgs.replace(doc)
         log.info("vnfpkg.onboarded", vnfPkgId=doc["id"], vnfdId=v.vnfd_id)
         await self._notify(doc, "VnfPackageOnboardingNotification", f"vnfpkg:{doc['id']}:onboarded")
 
@@ -285,7 +310,7 @@ class VnfPackages:
             return web.Response(status=204)
 
         async def put_content(request: web.Request) -> web.Response:
-            data, filename = await read_upload(request)
+            data, filename = await read_upload(request, self.contents.max_bytes)
             await self.upload_pkg(request.match_info["vnfPkgId"], data, filename)
             return web.Response(status=202)
 
