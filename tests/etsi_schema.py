@@ -188,6 +188,28 @@ MAGI_CORRECTIONS: tuple[Correction, ...] = (
                           {"oneOf": [{"required": ["changedVnfInfo"]}, {"required": ["modificationsTriggeredByVnfPkgChange"]}]}]},
         replace={"anyOf": DROP},
     ),
+    Correction(
+        0, "SOL005 NsdmNotificationsFilter anyOf(oneOf(nsdId, nsdInfoId), oneOf(pnfdId, pnfdInfoIds)) requires an NSD and "
+           "a PNFD reference in every filter; NOTEs 2-3 only say the alternatives should not be used both (no attribute is "
+           "required: a filter on notificationTypes alone is valid)",
+        ("SOL005/NSDManagement/definitions/SOL005NSDescriptorManagement_def.yaml",),
+        "/definitions/NsdmNotificationsFilter",
+        expect={"anyOf": [{"oneOf": [{"required": ["nsdId"]}, {"required": ["nsdInfoId"]}]},
+                          {"oneOf": [{"required": ["pnfdId"]}, {"required": ["pnfdInfoIds"]}]}]},
+        replace={"anyOf": DROP},
+    ),
+    Correction(
+        0, "SOL005 NsdmNotificationsFilter.notificationTypes spells NsdOnboardingFailureNotification; the notification "
+           "type is NsdOnBoardingFailureNotification (NOTE 1: spelled exactly as the type names)",
+        ("SOL005/NSDManagement/definitions/SOL005NSDescriptorManagement_def.yaml",),
+        "/definitions/NsdmNotificationsFilter/properties/notificationTypes/items",
+        expect={"enum": ["NsdOnBoardingNotification", "NsdOnboardingFailureNotification", "NsdChangeNotification",
+                         "NsdDeletionNotification", "PnfdOnBoardingNotification", "PnfdOnBoardingFailureNotification",
+                         "PnfdDeletionNotification"]},
+        replace={"enum": ["NsdOnBoardingNotification", "NsdOnBoardingFailureNotification", "NsdOnboardingFailureNotification",
+                          "NsdChangeNotification", "NsdDeletionNotification", "PnfdOnBoardingNotification",
+                          "PnfdOnBoardingFailureNotification", "PnfdDeletionNotification"]},
+    ),
 )
 
 

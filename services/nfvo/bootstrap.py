@@ -7,7 +7,7 @@ from magi.api.app import EtsiApi
 from magi.api.problem import Problem
 from magi.bus.base import PermanentError
 from magi.bus.envelope import Envelope
-from magi.notifications.filters import nslcm_kind, vnfpkgm_kind
+from magi.notifications.filters import nsd_kind, nslcm_kind, vnfpkgm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
 from magi.store.mongo import public
@@ -42,6 +42,9 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     pkgm_notifier = SubscriptionManager(ctx.store, vnfpkgm_kind(), base_url=ctx.public_url,
                                         retry_max=s.notification_retry_max, backoff=s.notification_backoff)
     catalogue.vnf_packages.notifier = pkgm_notifier
+    nsd_notifier = SubscriptionManager(ctx.store, nsd_kind(), base_url=ctx.public_url,
+                                       retry_max=s.notification_retry_max, backoff=s.notification_backoff)
+    catalogue.descriptors.notifier = catalogue.pnf_descriptors.notifier = nsd_notifier
     vims.add_routes(ctx.app)
     vnfms.add_routes(ctx.app)
     catalogue.add_routes(ctx.app)
@@ -49,6 +52,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     ns_api.add_routes(ctx.app, lcm)
     notifier.add_routes(ctx.app)
     pkgm_notifier.add_routes(ctx.app)
+    nsd_notifier.add_routes(ctx.app)
 
     # Or-Vnfm, VNFM → NFVO
     async def grant(env: Envelope) -> dict[str, Any]:
@@ -119,5 +123,6 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
         if register_default_vim:
             await vims.ensure(DEFAULT_VIM)
 
-    return ServiceUnit(ctx, on_start=[defaults, catalogue.resume, lcm.start, notifier.start, pkgm_notifier.start],
-                       on_stop=[pkgm_notifier.stop, notifier.stop, lcm.stop])
+    return ServiceUnit(ctx, on_start=[defaults, catalogue.resume, lcm.start, notifier.start, pkgm_notifier.start,
+                                          nsd_notifier.start],
+                       on_stop=[nsd_notifier.stop, pkgm_notifier.stop, notifier.stop, lcm.stop])

@@ -17,8 +17,9 @@ class Catalogue:
     def __init__(self, store: MongoStore, base_url: str):
         self.contents = ContentStore(store)
         self.vnf_packages = VnfPackages(store, self.contents, base_url)
-        self.descriptors = NsDescriptors(store, self.contents, self.vnf_packages, base_url)
         self.pnf_descriptors = PnfDescriptors(store, self.contents, base_url)
+        self.descriptors = NsDescriptors(store, self.contents, self.vnf_packages, base_url, self.pnf_descriptors)
+        self.pnf_descriptors.users = self.descriptors.pnfd_users  # PNFD usage follows the NSDs referencing it
         self.pkgs, self.nsds = self.vnf_packages.pkgs, self.descriptors.nsds
 
     async def onboarded_vnfd(self, vnfd_id: str) -> dict[str, Any]:

@@ -1,13 +1,25 @@
 """NS descriptors: SOL005 `/nsd/v2/ns_descriptors`.
 
 An NSD is onboarded synchronously on `PUT nsd_content` (204); every VNFD it references must be
-ONBOARDED and ENABLED first, so an NS can always be instantiated from an onboarded NSD.
+ONBOARDED and ENABLED first, so an NS can always be instantiated from an onboarded NSD, and every
+PNFD it references (the PNF nodes' descriptor_id) ONBOARDED; NsdInfo.pnfdInfoIds names them, and
+they stay IN_USE (undeletable) while an NSD referencing them exists.
+
+An nsdId is onboarded once: uploading an NSD whose nsdId another NsdInfo has ONBOARDED fails the
+onboarding (422 naming that NsdInfo; this one goes to ERROR), as in Tacker and OSM. A new version of
+an NSD carries a new descriptor_id. Every rejected upload leaves the NsdInfo in ERROR with
+onboardingFailureDetails; delete it and create another to retry.
+
+Notifications to the `/nsd/v2/subscriptions` subscribers, best effort after the state is stored:
+NsdOnBoarding, NsdOnBoardingFailure, NsdChange (nsdOperationalState), NsdDeletion.
 """
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from pydantic import BaseModel, ConfigDict
@@ -17,10 +29,14 @@ from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
 from magi.bus.envelope import new_id
 from magi.descriptors import PackageError, load_nsd
+from magi.notifications.filters import NSD_CHANGE, NSD_DELETION, NSD_ONBOARDING, NSD_ONBOARDING_FAILURE
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, public
 from nfvo.content import ContentStore, read_upload
 from nfvo.pkginfo import descriptor_response, range_response
+from nfvo.pnfd import PnfDescriptors
 from nfvo.vnfpkgm import VnfPackages, merge_patch
+
+log = structlog.get_logger(__name__)
 
 NSD_ATTRS = attributes("id", "nsdId", "nsdName", "nsdVersion", "nsdDesigner", "nsdInvariantId", "vnfPkgIds", "pnfdInfoIds",
                        "nestedNsdInfoIds", "nsdOnboardingState", "onboardingFailureDetails", "nsdOperationalState",
@@ -36,11 +52,14 @@ class NsdInfoModifications(BaseModel):
 class NsDescriptors:
     """The NSD catalogue of the NFVO."""
 
-    def __init__(self, store: MongoStore, contents: ContentStore, vnf_packages: VnfPackages, base_url: str):
+    def __init__(self, store: MongoStore, contents: ContentStore, vnf_packages: VnfPackages, base_url: str,
+                 pnf_descriptors: PnfDescriptors | None = None):
         self.nsds: Repository = store.repository("ns_descriptors", [[("nsdId", 1)]])
         self.contents = contents
         self.vnf_packages = vnf_packages
+        self.pnf_descriptors = pnf_descriptors
         self.base = base_url
+        self.notifier: Any = None  # the /nsd/v2 SubscriptionManager, set by the bootstrap
 
     async def nsd(self, nsd_info_id: str) -> dict[str, Any]:
         try:
@@ -57,6 +76,26 @@ class NsDescriptors:
                 return d
         raise Problem(422, f"nsdId {nsd_id} does not identify an ONBOARDED and ENABLED NSD")
 
+    async def pnfd_users(self, pnfd_info_id: str) -> list[str]:
+        """The ONBOARDED NSDs that reference a PnfdInfo."""
+        return [d["id"] for d in await self.nsds.find({"nsdOnboardingState": "ONBOARDED"})
+                if pnfd_info_id in (d.get("pnfdInfoIds") or [])]
+
+    async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
+        """Best effort after the state is stored: a crash in between loses this one notification."""
+        if self.notifier is None:
+            return
+        facts = {k: doc.get(k) for k in ("nsdName", "nsdVersion", "nsdDesigner", "nsdInvariantId", "vnfPkgIds", "pnfdInfoIds",
+                                         "nestedNsdInfoIds", "nsdOnboardingState", "nsdOperationalState", "nsdUsageState")}
+        facts["pnfdId"] = list((doc.get("_nsd") or {}).get("pnfd_ids") or [])  # the pnfdIds of the PNFDs it references
+        body = {"notificationType": ntype, "timeStamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                "nsdInfoId": doc["id"], **({"nsdId": doc["nsdId"]} if doc.get("nsdId") else {}), **extra,
+                "_links": {"nsdInfo": {"href": f"{self.base}/nsd/v2/ns_descriptors/{doc['id']}"}}, "_match": facts}
+        try:
+            await self.notifier.emit(body, key=key)
+        except Exception:
+            log.exception("nsd.notify_failed", nsdInfoId=doc["id"], notificationType=ntype)
+
     async def create_nsd(self, user_data: dict[str, Any] | None) -> dict[str, Any]:
         nid = new_id()
         s = f"{self.base}/nsd/v2/ns_descriptors/{nid}"
@@ -67,6 +106,20 @@ class NsDescriptors:
         await self.nsds.insert(doc)
         return doc
 
+    async def _fail(self, doc: dict[str, Any], detail: str, nsd_id: str | None = None) -> Problem:
+        """Onboarding failed: ERROR with onboardingFailureDetails, a failure notification, and the 422 to raise."""
+        doc["nsdOnboardingState"] = "ERROR"
+        doc["onboardingFailureDetails"] = {"status": 422, "detail": detail}
+        if nsd_id:
+            doc["nsdId"] = nsd_id
+        try:
+            await self.nsds.replace(doc)
+        except (ConcurrencyError, NotFound):
+            return Problem(409, f"NSD {doc['id']} changed concurrently")
+        await self._notify(doc, NSD_ONBOARDING_FAILURE, f"nsd:{doc['id']}:failed",
+                           onboardingFailureDetails=doc["onboardingFailureDetails"])
+        return Problem(422, detail)
+
     async def upload_nsd(self, nsd_info_id: str, data: bytes, filename: str | None) -> None:
         doc = await self.nsd(nsd_info_id)
         if doc["nsdOnboardingState"] != "CREATED":
@@ -74,23 +127,54 @@ class NsDescriptors:
         try:
             parsed = await asyncio.to_thread(load_nsd, data, filename)
         except PackageError as exc:
-            doc["nsdOnboardingState"] = "ERROR"
-            doc["onboardingFailureDetails"] = {"status": 422, "detail": str(exc)}
-            await self.nsds.replace(doc)
-            raise Problem(422, f"NSD rejected: {exc}") from None
+            raise await self._fail(doc, f"NSD rejected: {exc}") from None
         nsd = parsed.nsd
+        twins = [d["id"] for d in await self.nsds.find({"nsdId": nsd.nsd_id})
+                 if d["id"] != doc["id"] and d["nsdOnboardingState"] == "ONBOARDED"]
+        if twins:
+            raise await self._fail(doc, f"NSD rejected: nsdId {nsd.nsd_id} is already onboarded as NsdInfo {twins[0]}",
+                                   nsd.nsd_id)
         pkg_ids = []
         for vnfd_id in nsd.vnfd_ids:
             try:
                 pkg_ids.append((await self.vnf_packages.onboarded_vnfd(vnfd_id))["id"])
             except Problem:
-                raise Problem(422, f"NSD {nsd.nsd_id} references VNFD {vnfd_id}, which is not onboarded and enabled") from None
+                raise await self._fail(doc, f"NSD {nsd.nsd_id} references VNFD {vnfd_id}, which is not onboarded and enabled",
+                                       nsd.nsd_id) from None
+        pnfd_info_ids = []
+        for pnfd_id in nsd.pnfd_ids:
+            found = await self.pnf_descriptors.onboarded_pnfd(pnfd_id) if self.pnf_descriptors else None
+            if found is None:
+                raise await self._fail(doc, f"NSD {nsd.nsd_id} references PNFD {pnfd_id}, which is not onboarded", nsd.nsd_id)
+            pnfd_info_ids.append(found["id"])
         await self.contents.put(f"nsd:{nsd_info_id}", data, filename)
         doc.update({"nsdId": nsd.nsd_id, "nsdName": nsd.name, "nsdVersion": str(nsd.version), "nsdDesigner": nsd.designer or "",
                     "nsdInvariantId": nsd.invariant_id or nsd.nsd_id, "vnfPkgIds": pkg_ids,
                     "nsdOnboardingState": "ONBOARDED", "nsdOperationalState": "ENABLED", "_nsd": nsd.model_dump(mode="json"),
                     "_nsdFiles": parsed.nsd_files, "_manifest": parsed.manifest.path if parsed.manifest else None})
-        await self.nsds.replace(doc)
+        if pnfd_info_ids:
+            doc["pnfdInfoIds"] = pnfd_info_ids
+        try:
+            await self.nsds.replace(doc)
+        except (ConcurrencyError, NotFound):
+            raise Problem(409, f"NSD {nsd_info_id} changed concurrently") from None
+        if self.pnf_descriptors is not None and pnfd_info_ids:
+            await self.pnf_descriptors.refresh_usage(pnfd_info_ids)
+        await self._notify(doc, NSD_ONBOARDING, f"nsd:{doc['id']}:onboarded")
+
+    async def delete_nsd(self, nsd_info_id: str) -> None:
+        doc = await self.nsd(nsd_info_id)
+        if doc["nsdOperationalState"] != "DISABLED" or doc["nsdUsageState"] != "NOT_IN_USE":
+            raise Problem(409, f"NSD {doc['id']} must be DISABLED and NOT_IN_USE to be deleted")
+        try:
+            await self.nsds.delete(doc)
+        except (ConcurrencyError, NotFound):
+            raise Problem(409, f"NSD {doc['id']} changed concurrently") from None
+        await self.contents.delete(f"nsd:{doc['id']}")
+        if self.pnf_descriptors is not None and doc.get("pnfdInfoIds"):
+            await self.pnf_descriptors.refresh_usage(doc["pnfdInfoIds"])
+        if doc["nsdOnboardingState"] == "ONBOARDED":  # "when it has deleted an on-boarded NSD"
+            await self._notify(doc, NSD_DELETION, f"nsd:{doc['id']}:deleted")
 
     async def patch_nsd(self, nsd_info_id: str, mods: NsdInfoModifications) -> dict[str, Any]:
         if mods.nsdOperationalState is None and mods.userDefinedData is None:
@@ -106,9 +190,11 @@ class NsDescriptors:
         if mods.userDefinedData is not None:
             doc["userDefinedData"] = merge_patch(doc.get("userDefinedData"), mods.userDefinedData)
         try:
-            await self.nsds.replace(doc)
+            saved = await self.nsds.replace(doc)
         except ConcurrencyError:
             raise Problem(412, f"NSD {nsd_info_id} changed concurrently") from None
+        if state is not None:
+            await self._notify(doc, NSD_CHANGE, f"nsd:{doc['id']}:op:{saved['_v']}", nsdOperationalState=state)
         return mods.model_dump(exclude_none=True)
 
     async def onboarded_files(self, doc: dict[str, Any]) -> Any:
@@ -143,10 +229,7 @@ class NsDescriptors:
             return web.Response(status=204)
 
         async def delete_nsd(request: web.Request) -> web.Response:
-            doc = await self.nsd(request.match_info["nsdInfoId"])
-            if doc["nsdOperationalState"] != "DISABLED" or doc["nsdUsageState"] != "NOT_IN_USE":
-                raise Problem(409, f"NSD {doc['id']} must be DISABLED and NOT_IN_USE to be deleted")
-            await self.nsds.delete(doc)
+            await self.delete_nsd(request.match_info["nsdInfoId"])
             return web.Response(status=204)
 
         async def patch_nsd(request: web.Request) -> web.Response:

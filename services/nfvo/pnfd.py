@@ -2,14 +2,20 @@
 
 MAGI deploys no PNFs; it keeps PNFDs so NSDs that reference them can be catalogued. The PNFD is
 read only as far as PnfdInfo needs: the `tosca.nodes.nfv.PNF` node's identifying properties.
+Uploads go through the package library's safe readers (zip-slip, symlinks, compression ratio,
+size and YAML alias-bomb limits): a hostile upload is a 422 and ERROR, never a 500.
+
+A PNFD is IN_USE while an ONBOARDED NSD references it (NsdInfo.pnfdInfoIds); it cannot be deleted
+then (409). Notifications (PnfdOnBoarding, PnfdOnBoardingFailure, PnfdDeletion) go to the
+`/nsd/v2/subscriptions` subscribers, best effort after the state is stored.
 """
 from __future__ import annotations
 
-import io
-import zipfile
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
-import yaml
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
@@ -17,14 +23,22 @@ from magi.api.app import json_response, read_json, read_model
 from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
 from magi.bus.envelope import new_id
+from magi.descriptors import Limits, PackageError
+from magi.descriptors._archive import safe_path
+from magi.descriptors._yaml import load_yaml
+from magi.descriptors.csar import read_zip
+from magi.notifications.filters import PNFD_DELETION, PNFD_ONBOARDING, PNFD_ONBOARDING_FAILURE
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, public
 from nfvo.content import ContentStore, read_upload
 from nfvo.pkginfo import descriptor_response, range_response
 from nfvo.vnfpkgm import merge_patch
 
+log = structlog.get_logger(__name__)
+
 PNFD_ATTRS = attributes("id", "pnfdId", "pnfdName", "pnfdVersion", "pnfdProvider", "pnfdInvariantId", "pnfdOnboardingState",
                         "onboardingFailureDetails", "pnfdUsageState", "userDefinedData")
 MAX_FILES = 1000
+PNFD_LIMITS = Limits(max_total_bytes=64 * 2**20, max_files=MAX_FILES)  # a PNFD archive holds YAML and a few files
 # PnfdInfo spells the version `pnfdVersion` as the GS does; the v3.7.1 YAML slips to `pnfdersion`.
 
 
@@ -34,30 +48,32 @@ class PnfdInfoModifications(BaseModel):
 
 
 def parse_pnfd(data: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
-    """(PnfdInfo fields, the PNFD's files) of a YAML PNFD or a CSAR around one; ValueError if not a PNFD."""
-    if data[:2] == b"PK":
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            if len(z.infolist()) > MAX_FILES:
-                raise ValueError("too many files in the archive")
-            files = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
-        meta = files.get("TOSCA-Metadata/TOSCA.meta", b"").decode(errors="replace")
-        entry = next((ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Entry-Definitions:")), None)
-        if entry is None:
-            yamls = [n for n in files if n.endswith((".yaml", ".yml")) and "/" not in n.strip("/")]
-            entry = yamls[0] if len(yamls) == 1 else None
-        if entry not in files:
-            raise ValueError("the archive names no PNFD entry file")
-        name, text = entry, files[entry]
-    else:
-        name, text = "pnfd.yaml", data
+    """(PnfdInfo fields, the PNFD's files) of a YAML PNFD or a CSAR around one; ValueError if it is
+    not a PNFD or the upload is unsafe (the library's PackageError, re-raised as ValueError)."""
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"the PNFD is not YAML: {exc}") from None
+        if data[:2] == b"PK":
+            files = read_zip(data, PNFD_LIMITS)
+            meta = files.get("TOSCA-Metadata/TOSCA.meta", b"").decode(errors="replace")
+            entry = next((ln.split(":", 1)[1].strip() for ln in meta.splitlines() if ln.startswith("Entry-Definitions:")), None)
+            if entry is None:
+                yamls = [n for n in files if n.endswith((".yaml", ".yml")) and "/" not in n]
+                entry = yamls[0] if len(yamls) == 1 else None
+            else:
+                entry = safe_path(entry, check_file="TOSCA-Metadata/TOSCA.meta")
+            if entry not in files:
+                raise ValueError("the archive names no PNFD entry file")
+            name, text = entry, files[entry]
+        else:
+            name, text = "pnfd.yaml", data
+        doc = load_yaml(text, name)
+    except PackageError as exc:
+        raise ValueError(str(exc)) from None
     nodes = ((doc or {}).get("topology_template") or {}).get("node_templates") or {} if isinstance(doc, dict) else {}
+    if not isinstance(nodes, dict):
+        nodes = {}
     pnf = next((n for n in nodes.values() if isinstance(n, dict) and n.get("type") == "tosca.nodes.nfv.PNF"), None)
     props = (pnf or {}).get("properties") or {}
-    if not props.get("descriptor_id"):
+    if not isinstance(props, dict) or not props.get("descriptor_id"):
         raise ValueError("no tosca.nodes.nfv.PNF node with a descriptor_id")
     fields = {"pnfdId": str(props["descriptor_id"]), "pnfdName": str(props.get("name", "")),
               "pnfdVersion": str(props.get("version", "")), "pnfdProvider": str(props.get("provider", "")),
@@ -70,6 +86,9 @@ class PnfDescriptors:
         self.pnfds: Repository = store.repository("pnf_descriptors", [[("pnfdId", 1)]])
         self.contents = contents
         self.base = base_url
+        self.notifier: Any = None  # the /nsd/v2 SubscriptionManager, set by the bootstrap
+        # the NsdInfo ids of the ONBOARDED NSDs that reference a PnfdInfo; set by the catalogue
+        self.users: Callable[[str], Awaitable[list[str]]] | None = None
 
     async def get(self, pnfd_info_id: str) -> dict[str, Any]:
         try:
@@ -81,6 +100,85 @@ class PnfDescriptors:
         if doc["pnfdOnboardingState"] != "ONBOARDED":
             raise Problem(409, f"PNFD {doc['id']} is {doc['pnfdOnboardingState']}, not ONBOARDED")
         return await self.contents.get(f"pnfd:{doc['id']}", f"PNFD {doc['id']}")
+
+    async def onboarded_pnfd(self, pnfd_id: str) -> dict[str, Any] | None:
+        """The ONBOARDED PnfdInfo of a pnfdId (the PNFD's descriptor_id), if any."""
+        for d in await self.pnfds.find({"pnfdId": pnfd_id}):
+            if d["pnfdOnboardingState"] == "ONBOARDED":
+                return d
+        return None
+
+    async def refresh_usage(self, pnfd_info_ids: list[str]) -> None:
+        """pnfdUsageState follows the NSDs: IN_USE while an ONBOARDED NSD references the PNFD."""
+        if self.users is None:
+            return
+        for pid in pnfd_info_ids:
+            for _ in range(5):
+                try:
+                    doc = await self.pnfds.get(pid)
+                    state = "IN_USE" if await self.users(pid) else "NOT_IN_USE"
+                    if doc["pnfdUsageState"] != state:
+                        doc["pnfdUsageState"] = state
+                        await self.pnfds.replace(doc)
+                    break
+                except ConcurrencyError:
+                    continue
+                except NotFound:
+                    break
+
+    async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
+        """Best effort after the state is stored: a crash in between loses this one notification."""
+        if self.notifier is None:
+            return
+        body = {"notificationType": ntype, "timeStamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                "pnfdInfoId": doc["id"], **({"pnfdId": doc["pnfdId"]} if doc.get("pnfdId") else {}), **extra,
+                "_links": {"pnfdInfo": {"href": f"{self.base}/nsd/v2/pnf_descriptors/{doc['id']}"}},
+                "_match": {**{k: doc.get(k) for k in ("pnfdName", "pnfdVersion", "pnfdProvider", "pnfdInvariantId",
+                                                       "pnfdOnboardingState", "pnfdUsageState")},
+                           "pnfdInfoIds": [doc["id"]]}}
+        try:
+            await self.notifier.emit(body, key=key)
+        except Exception:
+            log.exception("pnfd.notify_failed", pnfdInfoId=doc["id"], notificationType=ntype)
+
+    async def upload(self, pnfd_info_id: str, data: bytes, filename: str | None) -> None:
+        doc = await self.get(pnfd_info_id)
+        if doc["pnfdOnboardingState"] != "CREATED":
+            raise Problem(409, f"PNFD {doc['id']} is {doc['pnfdOnboardingState']}; content can be uploaded only in CREATED")
+        try:
+            fields, _ = parse_pnfd(data)
+        except ValueError as exc:
+            detail = f"PNFD rejected: {exc}"
+            doc["pnfdOnboardingState"] = "ERROR"
+            doc["onboardingFailureDetails"] = {"status": 422, "detail": detail}
+            try:
+                await self.pnfds.replace(doc)
+            except (ConcurrencyError, NotFound):
+                raise Problem(409, f"PNFD {pnfd_info_id} changed concurrently") from None
+            await self._notify(doc, PNFD_ONBOARDING_FAILURE, f"pnfd:{doc['id']}:failed",
+                               onboardingFailureDetails=doc["onboardingFailureDetails"])
+            raise Problem(422, detail) from None
+        await self.contents.put(f"pnfd:{doc['id']}", data, filename)
+        doc.update(fields, pnfdOnboardingState="ONBOARDED")
+        try:
+            await self.pnfds.replace(doc)
+        except (ConcurrencyError, NotFound):
+            raise Problem(409, f"PNFD {pnfd_info_id} changed concurrently") from None
+        await self._notify(doc, PNFD_ONBOARDING, f"pnfd:{doc['id']}:onboarded")
+
+    async def delete(self, pnfd_info_id: str) -> None:
+        doc = await self.get(pnfd_info_id)
+        # the live answer when there is one: a stored IN_USE left by a crash must not pin the PNFD forever
+        users = await self.users(doc["id"]) if self.users is not None else []
+        if users or (self.users is None and doc["pnfdUsageState"] != "NOT_IN_USE"):
+            raise Problem(409, f"PNFD {doc['id']} is in use" + (f" by NSD(s) {', '.join(users)}" if users else ""))
+        try:
+            await self.pnfds.delete(doc)
+        except (ConcurrencyError, NotFound):
+            raise Problem(409, f"PNFD {doc['id']} changed concurrently") from None
+        await self.contents.delete(f"pnfd:{doc['id']}")
+        if doc["pnfdOnboardingState"] == "ONBOARDED":  # "when an on-boarded PNFD is deleted"
+            await self._notify(doc, PNFD_DELETION, f"pnfd:{doc['id']}:deleted")
 
     def add_routes(self, app: web.Application) -> None:
         B = "/nsd/v2/pnf_descriptors"
@@ -116,28 +214,12 @@ class PnfDescriptors:
             return json_response(mods.model_dump())
 
         async def delete(request: web.Request) -> web.Response:
-            doc = await self.get(request.match_info["pnfdInfoId"])
-            if doc["pnfdUsageState"] != "NOT_IN_USE":
-                raise Problem(409, f"PNFD {doc['id']} is in use")
-            await self.pnfds.delete(doc)
-            await self.contents.delete(f"pnfd:{doc['id']}")
+            await self.delete(request.match_info["pnfdInfoId"])
             return web.Response(status=204)
 
         async def put_content(request: web.Request) -> web.Response:
             data, filename = await read_upload(request)
-            doc = await self.get(request.match_info["pnfdInfoId"])
-            if doc["pnfdOnboardingState"] != "CREATED":
-                raise Problem(409, f"PNFD {doc['id']} is {doc['pnfdOnboardingState']}; content can be uploaded only in CREATED")
-            try:
-                fields, _ = parse_pnfd(data)
-            except (ValueError, zipfile.BadZipFile) as exc:
-                doc["pnfdOnboardingState"] = "ERROR"
-                doc["onboardingFailureDetails"] = {"status": 422, "detail": str(exc)}
-                await self.pnfds.replace(doc)
-                raise Problem(422, f"PNFD rejected: {exc}") from None
-            await self.contents.put(f"pnfd:{doc['id']}", data, filename)
-            doc.update(fields, pnfdOnboardingState="ONBOARDED")
-            await self.pnfds.replace(doc)
+            await self.upload(request.match_info["pnfdInfoId"], data, filename)
             return web.Response(status=204)
 
         async def get_content(request: web.Request) -> web.Response:

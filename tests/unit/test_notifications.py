@@ -19,7 +19,7 @@ import magi.notifications.subscriptions as subscriptions_module
 from magi.api.app import ApiSettings, EtsiApi, create_app
 from magi.api.problem import Problem
 from magi.notifications import DELIVERED, FAILED, PENDING, SubscriptionManager
-from magi.notifications.filters import nslcm_kind, vnflcm_kind
+from magi.notifications.filters import nsd_kind, nslcm_kind, vnflcm_kind
 from magi.store.embedded import EmbeddedMongo, free_port
 from magi.store.mongo import MongoStore
 
@@ -470,3 +470,44 @@ def test_ns_filter_matching_and_validation() -> None:
             kind.validate_filter(bad)
         assert err.value.status == 400
     assert "filter/nsInstanceSubscriptionFilter/nsdIds" in kind.filter_attributes
+
+
+def test_nsdm_filter_matching_and_validation() -> None:
+    kind = nsd_kind()
+    onboarded = {"notificationType": "NsdOnBoardingNotification", "nsdInfoId": "info-1", "nsdId": "nsd-1",
+                 "_match": {"nsdName": "core", "nsdVersion": "1.0", "nsdDesigner": "ACME", "vnfPkgIds": ["p1", "p2"],
+                            "pnfdInfoIds": ["pi-1"], "pnfdId": ["pnfd-1"], "nsdOnboardingState": "ONBOARDED",
+                            "nsdOperationalState": "ENABLED", "nsdUsageState": "NOT_IN_USE"}}
+    pnfd = {"notificationType": "PnfdOnBoardingNotification", "pnfdInfoId": "pi-1", "pnfdId": "pnfd-1",
+            "_match": {"pnfdProvider": "ACME", "pnfdInfoIds": ["pi-1"], "pnfdOnboardingState": "ONBOARDED",
+                       "pnfdUsageState": "NOT_IN_USE"}}
+    flt = {"notificationTypes": ["NsdOnBoardingNotification"], "nsdId": ["nsd-1"], "vnfPkgIds": ["p2", "p9"],
+           "nsdDesigner": ["ACME"]}
+    kind.validate_filter(flt)
+    assert kind.matches(flt, onboarded)
+    assert not kind.matches({**flt, "nsdId": ["nsd-2"]}, onboarded)
+    assert not kind.matches({**flt, "vnfPkgIds": ["p9"]}, onboarded)
+    assert not kind.matches({**flt, "notificationTypes": ["NsdDeletionNotification"]}, onboarded)
+    assert kind.matches(None, onboarded) and kind.matches({}, pnfd)
+    # attributes are facts of the subject: a PNFD notification has no nsdId, an NSD one no pnfdProvider
+    assert not kind.matches({"nsdId": ["nsd-1"]}, pnfd)
+    assert not kind.matches({"pnfdProvider": ["ACME"]}, onboarded) and kind.matches({"pnfdProvider": ["ACME"]}, pnfd)
+    # NOTE 3: pnfdId / pnfdInfoIds select the PNFD and the NSDs referencing it
+    for attr, value in (("pnfdId", "pnfd-1"), ("pnfdInfoIds", "pi-1")):
+        assert kind.matches({attr: [value]}, onboarded) and kind.matches({attr: [value]}, pnfd)
+        assert not kind.matches({attr: ["other"]}, onboarded) and not kind.matches({attr: ["other"]}, pnfd)
+    # the YAML's and the bodies' other spellings of the onboarding types are aliases
+    failure = {"notificationType": "NsdOnBoardingFailureNotification", "nsdInfoId": "info-2",
+               "onboardingFailureDetails": {"status": 422, "detail": "x"}, "_match": {"nsdOnboardingState": "ERROR"}}
+    legacy = {"notificationTypes": ["NsdOnboardingFailureNotification", "PnfdOnboardingNotification"]}
+    kind.validate_filter(legacy)
+    assert kind.matches(legacy, failure) and kind.matches(legacy, pnfd) and not kind.matches(legacy, onboarded)
+    assert kind.matches({"nsdOnboardingState": ["ERROR"]}, failure)
+    assert not kind.matches({"nsdOnboardingState": ["ONBOARDED"]}, failure)
+    for bad in ({"notificationTypes": ["VnfPackageOnboardingNotification"]}, {"nsdUsageState": ["BUSY"]},
+                {"pnfdOnboardingState": ["ONBOARDING"]}, {"nsdId": "nsd-1"}, {"vnfdId": ["x"]}):
+        with pytest.raises(Problem) as err:
+            kind.validate_filter(bad)
+        assert err.value.status == 400
+    assert {"filter/nsdId", "filter/pnfdInfoIds", "filter/notificationTypes"} <= kind.filter_attributes
+    assert "verbosity" not in kind.filter_attributes and not kind.verbosity_types

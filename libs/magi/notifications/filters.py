@@ -1,5 +1,5 @@
-"""Subscription filters of VNF LCM (SOL003 `LifecycleChangeNotificationsFilter`), NS LCM and VNF package
-management (SOL005 `PkgmNotificationsFilter`).
+"""Subscription filters of VNF LCM (SOL003 `LifecycleChangeNotificationsFilter`), NS LCM, VNF package
+management (SOL005 `PkgmNotificationsFilter`) and NSD management (SOL005 `NsdmNotificationsFilter`).
 
 A filter is validated against a small schema (unknown attributes and enum values → 400) from which
 the SOL013 `?filter=` attributes of GET /subscriptions are derived too. Matching follows the GS:
@@ -292,3 +292,57 @@ def vnfpkgm_kind(prefix: str = "/vnfpkgm/v2", version: str | None = "2.0.0") -> 
     return SubscriptionKind(
         api_prefix=prefix, matches=lambda flt, n: not flt or _pkg_matches(flt, n), validate_filter=validate,
         filter_attributes=frozenset({"id", "callbackUri"} | _paths(PKG_FILTER, "filter")), version=version)
+
+
+# ---------------------------------------------------------------- SOL005 NSD management
+
+NSD_ONBOARDING = "NsdOnBoardingNotification"
+NSD_ONBOARDING_FAILURE = "NsdOnBoardingFailureNotification"
+NSD_CHANGE = "NsdChangeNotification"
+NSD_DELETION = "NsdDeletionNotification"
+PNFD_ONBOARDING = "PnfdOnBoardingNotification"
+PNFD_ONBOARDING_FAILURE = "PnfdOnBoardingFailureNotification"
+PNFD_DELETION = "PnfdDeletionNotification"
+NSDM_TYPES = {NSD_ONBOARDING, NSD_ONBOARDING_FAILURE, NSD_CHANGE, NSD_DELETION,
+              PNFD_ONBOARDING, PNFD_ONBOARDING_FAILURE, PNFD_DELETION}
+# MAGI sends the notification type names (NOTE 1 of NsdmNotificationsFilter: "spelled exactly as the
+# names of the notification types"). The v3.7.1 YAML filter enum says NsdOnboardingFailureNotification
+# and the bodies' descriptions say Nsd/PnfdOnboarding(Failure)Notification: accepted in filters too.
+NSDM_ALIASES = {"NsdOnboardingNotification": NSD_ONBOARDING, "NsdOnboardingFailureNotification": NSD_ONBOARDING_FAILURE,
+                "PnfdOnboardingNotification": PNFD_ONBOARDING, "PnfdOnboardingFailureNotification": PNFD_ONBOARDING_FAILURE}
+_ONBOARDING_STATES = {"CREATED", "UPLOADING", "PROCESSING", "ONBOARDED", "ERROR"}
+_USAGE_STATES = {"IN_USE", "NOT_IN_USE"}
+NSDM_FILTER = _Obj({
+    "notificationTypes": _strings(NSDM_TYPES | set(NSDM_ALIASES)),
+    "nsdInfoId": _strings(), "nsdId": _strings(), "nsdName": _strings(), "nsdVersion": _strings(),
+    "nsdDesigner": _strings(), "nsdInvariantId": _strings(), "vnfPkgIds": _strings(), "pnfdInfoIds": _strings(),
+    "nestedNsdInfoIds": _strings(), "nsdOnboardingState": _strings(_ONBOARDING_STATES),
+    "nsdOperationalState": _strings({"ENABLED", "DISABLED"}), "nsdUsageState": _strings(_USAGE_STATES),
+    "pnfdId": _strings(), "pnfdName": _strings(), "pnfdVersion": _strings(), "pnfdProvider": _strings(),
+    "pnfdInvariantId": _strings(), "pnfdOnboardingState": _strings(_ONBOARDING_STATES),
+    "pnfdUsageState": _strings(_USAGE_STATES),
+})
+
+
+def _nsdm_matches(flt: dict[str, Any], n: dict[str, Any]) -> bool:
+    """Every filter attribute is a fact of the notification's subject, matched literally: a
+    notification without the fact does not match (a PNFD notification has no nsdId, so
+    `{"nsdId": [...]}` selects NSD notifications only).
+
+    `_match` carries the subject's facts. NSD: its NsdInfo attributes, plus `pnfdId` = the pnfdIds
+    of the PNFDs it references (NOTE 3: pnfdId and pnfdInfoIds are alternatives, and pnfdInfoIds
+    matches "the PNFD referenced by the on-boarded NSD"). PNFD: its PnfdInfo attributes, plus
+    `pnfdInfoIds` = [its own id].
+    """
+    fx = _facts(n)[0]
+    types = [NSDM_ALIASES.get(t, t) for t in flt.get("notificationTypes") or []]
+    return _hit(types, n.get("notificationType")) and all(
+        _hit(wanted, fx.get(attr)) for attr, wanted in flt.items() if attr != "notificationTypes")
+
+
+def nsd_kind(prefix: str = "/nsd/v2", version: str | None = "2.0.0") -> SubscriptionKind:
+    # NsdmSubscriptionRequest has no verbosity either
+    return SubscriptionKind(
+        api_prefix=prefix, matches=lambda flt, n: not flt or _nsdm_matches(flt, n),
+        validate_filter=lambda flt: _validate(flt, NSDM_FILTER, "filter"),
+        filter_attributes=frozenset({"id", "callbackUri"} | _paths(NSDM_FILTER, "filter")), version=version)
