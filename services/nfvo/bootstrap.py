@@ -33,7 +33,7 @@ DEFAULT_VIM = VimRegistration(name="sim-default", site="lab",
 def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUnit:
     s = ctx.settings
     vims = VimRegistry(ctx.store, ctx.public_url)
-    catalogue = Catalogue(ctx.store, ctx.public_url)
+    catalogue = Catalogue(ctx.store, ctx.public_url, max_upload_bytes=s.package_max_bytes)
     granting = Granting(ctx.store, vims, ctx.public_url)
     vnfms = VnfmRegistry(ctx.store, ctx.public_url, built_in=BusVnfm(ctx.bus))
     lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds)

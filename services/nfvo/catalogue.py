@@ -14,8 +14,8 @@ from nfvo.vnfpkgm import VnfPackages
 
 
 class Catalogue:
-    def __init__(self, store: MongoStore, base_url: str):
-        self.contents = ContentStore(store)
+    def __init__(self, store: MongoStore, base_url: str, max_upload_bytes: int | None = None):
+        self.contents = ContentStore(store, max_upload_bytes)
         self.vnf_packages = VnfPackages(store, self.contents, base_url)
         self.pnf_descriptors = PnfDescriptors(store, self.contents, base_url)
         self.descriptors = NsDescriptors(store, self.contents, self.vnf_packages, base_url, self.pnf_descriptors)

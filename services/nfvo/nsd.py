@@ -224,7 +224,7 @@ class NsDescriptors:
             return one_response(request, public(await self.nsd(request.match_info["nsdInfoId"])))
 
         async def put_nsd(request: web.Request) -> web.Response:
-            data, filename = await read_upload(request)
+            data, filename = await read_upload(request, self.contents.max_bytes)
             await self.upload_nsd(request.match_info["nsdInfoId"], data, filename)
             return web.Response(status=204)
 

@@ -218,7 +218,7 @@ class PnfDescriptors:
             return web.Response(status=204)
 
         async def put_content(request: web.Request) -> web.Response:
-            data, filename = await read_upload(request)
+            data, filename = await read_upload(request, self.contents.max_bytes)
             await self.upload(request.match_info["pnfdInfoId"], data, filename)
             return web.Response(status=204)
 

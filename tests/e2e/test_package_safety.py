@@ -198,9 +198,8 @@ LIMIT = 64 * 1024
 
 
 @pytest.fixture
-async def small_suite(mongo_uri, db_prefix, monkeypatch):
-    # the NFVO's content store reads MAGI_PACKAGE_MAX_BYTES; the override keeps the settings object in step
-    monkeypatch.setenv("MAGI_PACKAGE_MAX_BYTES", str(LIMIT))
+async def small_suite(mongo_uri, db_prefix):
+    # the limit comes from the service's settings (bootstrap hands it to the content store)
     async with running_suite(mongo_uri, db_prefix, package_max_bytes=LIMIT) as s:
         yield s
 
