@@ -36,6 +36,11 @@ class MagiSettings(BaseSettings):
     sim_latency_ms: float = Field(0.0, description="simulated VIM: latency added to each resource call")
     sim_failure_rate: float = Field(0.0, description="simulated VIM: probability a resource call fails")
     package_max_bytes: int = Field(512 * 1024 * 1024, description="NFVO: largest VNF package, NSD or PNFD upload in bytes (PUT body, multipart part or upload_from_uri fetch); larger ones get 413 or onboarding ERROR")
+    secret_key: str | None = Field(None, description="NFVO: key that encrypts VIM credentials at rest; unset = a key generated once under data_dir")
+    drift_interval_seconds: float = Field(300.0, description="VIM adapter: seconds between drift reconciliations of each known VIM; 0 = only on demand")
+    openstack_concurrency: int = Field(4, description="VIM adapter: openstacksdk calls in flight per OpenStack VIM")
+    openstack_timeout_seconds: float = Field(300.0, description="VIM adapter: how long one OpenStack resource may take to become ACTIVE or be deleted")
+    openstack_retries: int = Field(4, description="VIM adapter: retries of an OpenStack call answered 409 or 5xx, with exponential back-off")
     log_level: str = Field("INFO", description="log level")
 
     def port(self, service: str) -> int:

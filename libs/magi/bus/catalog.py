@@ -83,7 +83,13 @@ class ComputeAllocate(Payload):
     zoneId: str | None = None
     virtualCompute: dict[str, Any]
     swImage: dict[str, Any] | None = None
-    networks: list[dict[str, Any]] = []
+    networks: list[dict[str, Any]] = []  # {cpdId, vlId, vimNetworkId (MAGI resourceId of the VL) | externalNetworkId}
+    # Optional, for VIMs that can honour them (the simulator ignores most):
+    keyName: str | None = None
+    userData: str | None = None
+    placementGroups: list[dict[str, Any]] = []  # {groupId, policy: AFFINITY|ANTI_AFFINITY, scope: NFVI_NODE|ZONE}
+    securityGroupRules: list[dict[str, Any]] = []  # SOL001 SecurityGroupRule properties + the cpdIds they apply to
+    volumes: list[str] = []  # MAGI resourceIds of STORAGE allocated for this VNFC, attached to the server
 
 
 class NetworkAllocate(Payload):
@@ -105,6 +111,26 @@ class StorageAllocate(Payload):
 class ResourceRelease(Payload):
     vimConnectionInfo: dict[str, Any]
     resourceId: str
+
+
+class VimRef(Payload):
+    vimConnectionInfo: dict[str, Any]  # accessInfo may be absent: the VIM adapter then asks the NFVO (vim.access.get)
+
+
+class VimIdRef(Payload):
+    vimId: str
+
+
+class DriftFact(Payload):
+    vimId: str
+    drift: str  # VANISHED | STATE_CHANGED | MODIFIED | UNMANAGED
+    resourceType: str  # COMPUTE | VL | STORAGE | PORT | SUBNET ...
+    vimResourceId: str | None = None
+    resourceId: str | None = None  # MAGI's id; None for a resource that appeared outside MAGI
+    ownerId: str | None = None
+    expected: dict[str, Any] | None = None
+    observed: dict[str, Any] | None = None
+    detectedAt: str
 
 
 class ResourceFact(Payload):
@@ -174,6 +200,8 @@ CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
     # Or-Vi: NFVO asks the VIM adapter for NS-level resources.
     _r("nsvl.create", OR_VI, "nfvo", "vim_adapter", NetworkAllocate, "{resourceId, vimResourceId}", "create an NS virtual link"),
     _r("nsvl.delete", OR_VI, "nfvo", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete an NS virtual link"),
+    _r("vim.capacity", OR_VI, "nfvo", "vim_adapter", VimRef, "{vimId, total, used, free, zones}", "read a VIM's capacity (quotas and usage, or configured limits)"),
+    _r("vim.access.get", OR_VI, "vim_adapter", "nfvo", VimIdRef, "{vimId, vimType, interfaceInfo, accessInfo, extra}", "the VimConnectionInfo with credentials of a registered VIM"),
     # Facts: what happened, for monitoring and anyone else who follows.
     _f("nslcmopocc.changed", FACTS, "nfvo", ("nfvo", "monitoring"), NsLcmOpOccChanged, "NS LCM operation occurrence changed state"),
     _f("ns.created", FACTS, "nfvo", ("nfvo",), NsLifecycleFact, "NS instance identifier created (NsIdentifierCreationNotification)"),
@@ -184,6 +212,7 @@ CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
     _f("vnf.terminated", FACTS, "vnfm", ("monitoring",), VnfLifecycleFact, "a VNF instance is NOT_INSTANTIATED again"),
     _f("resource.allocated", FACTS, "vim_adapter", ("monitoring",), ResourceFact, "a virtualised resource exists on a VIM"),
     _f("resource.released", FACTS, "vim_adapter", ("monitoring",), ResourceFact, "a virtualised resource is gone from a VIM"),
+    _f("resource.drifted", FACTS, "vim_adapter", ("monitoring",), DriftFact, "a VIM resource differs from MAGI's record (vanished, changed state, appeared outside MAGI)"),
 ]}
 
 
