@@ -186,4 +186,22 @@ Environment of every MAGI container besides the ConfigMap: the secret settings.
       name: {{ include "magi.secretName" . }}
       key: {{ if .Values.existingSecret }}{{ .Values.existingSecretKeys.authTokens }}{{ else }}MAGI_AUTH_TOKENS{{ end }}
       optional: true
+- name: MAGI_SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "magi.secretName" . }}
+      key: {{ if .Values.existingSecret }}{{ .Values.existingSecretKeys.secretKey }}{{ else }}MAGI_SECRET_KEY{{ end }}
+{{- end -}}
+
+{{/* The credential-sealing key: the value given, else the one already in the Secret, else a new random one. */}}
+{{- define "magi.secretKey" -}}
+{{- if not .Values.secretKey -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "magi.fullname" .) -}}
+{{- if and $existing $existing.data (index $existing.data "MAGI_SECRET_KEY") -}}
+{{- $_ := set .Values "secretKey" (index $existing.data "MAGI_SECRET_KEY" | b64dec) -}}
+{{- else -}}
+{{- $_ := set .Values "secretKey" (randAlphaNum 43) -}}
+{{- end -}}
+{{- end -}}
+{{- .Values.secretKey -}}
 {{- end -}}
