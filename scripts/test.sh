@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export MAGI_ETSI_OPENAPI_DIR=${MAGI_ETSI_OPENAPI_DIR:-$(cd .. && pwd)/shared/etsi-openapi}
 export MAGI_SAMPLES_DIR=${MAGI_SAMPLES_DIR:-$(cd .. && pwd)/shared/samples}
+# a fixed key for the suite: sealed VIM credentials open in every service and no key file lands in .magi/
+export MAGI_SECRET_KEY=${MAGI_SECRET_KEY:-magi-test-suite-key}
 
 if ! bash scripts/ensure-rabbitmq.sh; then
   if [ "${CI:-}" = "true" ]; then echo "CI: no RabbitMQ broker, failing" >&2; exit 1; fi
