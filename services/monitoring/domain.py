@@ -9,6 +9,7 @@ instance stays deleted.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -168,3 +169,97 @@ def inventory(vnfs: list[Doc], nss: list[Doc], resources: list[Doc], vim_id: str
         nss = [d for d in nss if vim_id in (d.get("vimIds") or [])]
         resources = [r for r in resources if r.get("vimId") == vim_id]
     return {"nsInstances": nss, "vnfInstances": vnfs, "resources": resources}
+
+
+# -- alarms from drift (SOL003/SOL005 Alarm shape; docs/drift.md) ---------------------------
+CLEARED, CRITICAL, MAJOR, MINOR, WARNING = "CLEARED", "CRITICAL", "MAJOR", "MINOR", "WARNING"
+FAULTY_RESOURCE_TYPE = {"COMPUTE": "COMPUTE", "SERVER_GROUP": "COMPUTE", "STORAGE": "STORAGE",
+                        "VL": "NETWORK", "PORT": "NETWORK", "SUBNET": "NETWORK", "SECURITY_GROUP": "NETWORK"}
+WHAT = {"COMPUTE": "server", "STORAGE": "volume", "VL": "network", "PORT": "port", "SUBNET": "subnet",
+        "SECURITY_GROUP": "security group", "SERVER_GROUP": "server group"}
+ALARM_NS = uuid.UUID("5f0c1d2e-6a7b-4c8d-9e0f-a1b2c3d4e5f6")
+
+
+def alarm_id(vim_id: str, vim_resource_id: str | None, resource_id: str | None, drift: str) -> str:
+    """One alarm per (vimId, VIM resource, drift): the same drift seen again is the same alarm."""
+    return str(uuid.uuid5(ALARM_NS, f"{vim_id}|{vim_resource_id or resource_id}|{drift}"))
+
+
+def drift_severity(p: dict[str, Any]) -> str:
+    drift = p["drift"]
+    if drift == "VANISHED":
+        return CRITICAL
+    if drift == "STATE_CHANGED":
+        state = str((p.get("observed") or {}).get("state") or "").upper()
+        return CRITICAL if "ERROR" in state else MAJOR  # SHUTOFF, PAUSED, SUSPENDED, ...
+    if drift == "MODIFIED":
+        return MINOR
+    return WARNING  # UNMANAGED
+
+
+def probable_cause(p: dict[str, Any]) -> str:
+    what = WHAT.get(p["resourceType"], p["resourceType"].lower())
+    drift, observed = p["drift"], p.get("observed") or {}
+    if drift == "VANISHED":
+        return f"{what} deleted outside MAGI"
+    if drift == "STATE_CHANGED":
+        return f"{what} went to {observed.get('state')} outside MAGI"
+    if drift == "MODIFIED":
+        return f"{what} modified outside MAGI: {', '.join(sorted(observed))}"
+    return f"{what} created outside MAGI"
+
+
+def drift_alarm(doc: Doc | None, p: dict[str, Any], t: str) -> Doc | None:
+    """The alarm after a `resource.drifted` fact (p: DriftFact payload, t: its detectedAt).
+
+    A drift raises the alarm (again, if it was cleared) or changes it (new severity or
+    observation); RESOLVED clears it. A fact older than the alarm's last change is ignored.
+    Returns None when a RESOLVED fact finds no alarm to clear."""
+    if doc is not None and before(t, doc.get("eventTime") or t):
+        return doc
+    if p["drift"] == "RESOLVED":
+        if doc is None or doc["perceivedSeverity"] == CLEARED:
+            return doc
+        return {**copy.deepcopy(doc), "perceivedSeverity": CLEARED, "alarmClearedTime": t, "alarmChangedTime": t,
+                "eventTime": t}
+    severity = drift_severity(p)
+    details = {"drift": p["drift"], "expected": p.get("expected"), "observed": p.get("observed"),
+               "resourceId": p.get("resourceId"), "vimResourceId": p.get("vimResourceId")}
+    if doc is not None and doc["perceivedSeverity"] != CLEARED:
+        new = copy.deepcopy(doc)
+        if new["perceivedSeverity"] == severity and new["faultDetails"] == details:
+            return doc
+        new.update(perceivedSeverity=severity, alarmChangedTime=t, eventTime=t, faultDetails=details,
+                   probableCause=probable_cause(p))
+        return new
+    rtype = p["resourceType"]
+    keep = {k: v for k, v in (doc or {}).items() if k.startswith("_")}  # a cleared alarm raised again: same document
+    return {
+        **keep,
+        "id": alarm_id(p["vimId"], p.get("vimResourceId"), p.get("resourceId"), p["drift"]),
+        "vimId": p["vimId"],  # MAGI: filters and the dedupe key
+        "managedObjectId": p.get("ownerId") or p["vimId"],  # no MAGI owner (UNMANAGED): the VIM
+        "rootCauseFaultyResource": {
+            "faultyResource": {"vimConnectionId": p["vimId"], "resourceId": p.get("vimResourceId") or p.get("resourceId"),
+                               "vimLevelResourceType": rtype},
+            "faultyResourceType": FAULTY_RESOURCE_TYPE.get(rtype, "COMPUTE"),
+        },
+        "alarmRaisedTime": t,
+        "alarmChangedTime": None,
+        "alarmClearedTime": None,
+        "alarmAcknowledgedTime": None,
+        "ackState": "UNACKNOWLEDGED",
+        "perceivedSeverity": severity,
+        "eventTime": t,
+        "eventType": "EQUIPMENT_ALARM",
+        "faultType": f"VIM resource drift: {p['drift']}",
+        "probableCause": probable_cause(p),
+        "isRootCause": True,
+        "faultDetails": details,
+    }
+
+
+def alarm_target(p: dict[str, Any]) -> str:
+    """Id of the alarm a DriftFact is about (RESOLVED names the ended drift in expected.drift)."""
+    drift = (p.get("expected") or {}).get("drift") if p["drift"] == "RESOLVED" else p["drift"]
+    return alarm_id(p["vimId"], p.get("vimResourceId"), p.get("resourceId"), str(drift))

@@ -69,3 +69,43 @@ class Inventory:
     async def event_counts(self) -> dict[str, Any]:
         docs = await self.events.find()
         return {"total": sum(d["count"] for d in docs), "byType": {d["type"]: d["count"] for d in docs}}
+
+
+class Alarms:
+    """Alarms raised and cleared by `resource.drifted` facts (docs/drift.md)."""
+
+    FILTERS = ("vimId", "managedObjectId", "perceivedSeverity")
+
+    def __init__(self, store: MongoStore, events: Repository | None = None):
+        self.repo = store.repository("alarms", ["vimId", "managedObjectId", "perceivedSeverity"])
+        self.events = events
+
+    async def on_drift(self, env: Envelope) -> None:
+        try:
+            payload = spec(env.type).payload.model_validate(env.payload).model_dump(mode="json")
+        except ValidationError as exc:
+            raise PermanentError(422, f"invalid {env.type} payload: {exc.errors()[0]['msg']}") from None
+        if payload["drift"] == "RESOLVED" and not (payload.get("expected") or {}).get("drift"):
+            raise PermanentError(422, "a RESOLVED resource.drifted names the ended drift in expected.drift")
+        t = payload.get("detectedAt") or env.time
+        alarm_id = domain.alarm_target(payload)
+        for attempt in range(100):
+            doc = await self.repo.find_one({"_id": alarm_id})
+            new = domain.drift_alarm(doc, payload, t)
+            if new is None or new is doc or (doc is not None and new == doc):
+                break
+            try:
+                await (self.repo.insert(new) if doc is None else self.repo.replace(new))
+                break
+            except (AlreadyExists, ConcurrencyError):
+                await asyncio.sleep(random.random() * 0.002 * min(attempt + 1, 10))
+        else:
+            raise StoreError(f"alarm {alarm_id} too contended")
+        if self.events is not None:
+            await Inventory._apply(self.events, env.type, lambda d: domain.count(d, env.type, env.time))
+
+    async def list(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        return [public(d) for d in await self.repo.find(query, sort="alarmRaisedTime")]  # type: ignore[misc]
+
+    async def get(self, id_: str) -> dict[str, Any] | None:
+        return public(await self.repo.find_one({"_id": id_}))

@@ -23,5 +23,8 @@ def build(ctx: ServiceContext) -> ServiceUnit:
     for type_ in domain.REQUESTS:
         ctx.bus.on(type_, adapter.handle)
     api.add_routes(ctx.app, adapter)
+    # Drift reconciler (docs/drift.md): its API, and the periodic loop started/stopped with the app.
+    from vim_adapter.drift import install as install_drift
+    install_drift(ctx, adapter)
     ctx.app[SIM_VIM] = sim
     return ServiceUnit(ctx)

@@ -153,8 +153,10 @@ async def test_allocate_compute_network_storage(_mongo_uri: str) -> None:
         assert set(vol) == {"resourceId", "vimResourceId", "zoneId", "vimId"}
         driver = h.adapter.registry.driver(v)
         inv = await driver.inventory()
-        assert sorted(r["type"] for r in inv) == ["COMPUTE", "COMPUTE", "COMPUTE", "STORAGE", "VL"]
-        assert all(r["state"] == "ACTIVE" and r["vimId"] == v["vimId"] for r in inv)
+        assert sorted(r["resourceType"] for r in inv) == ["COMPUTE", "COMPUTE", "COMPUTE", "STORAGE", "VL"]
+        assert {r["state"] for r in inv} == {"ACTIVE", "available"}  # a healthy volume is `available`
+        assert all(set(r) == {"vimResourceId", "resourceType", "resourceId", "ownerId", "name", "state", "zoneId",
+                              "attributes"} for r in inv)
         cap = await driver.capacity()
         assert cap["used"] == {"vcpus": 5, "memoryMb": 3072, "storageGb": 25}
         assert cap["free"]["vcpus"] == cap["total"]["vcpus"] - 5
@@ -247,7 +249,7 @@ async def test_injected_failures(_mongo_uri: str) -> None:
             await h.request("compute.allocate", compute(v, vdu="bad-vdu"))
         assert "injected failure" in exc.value.problem["detail"]
         await h.request("compute.allocate", compute(v, vdu="good-vdu"))
-        assert [r["vduId"] for r in await h.adapter.registry.driver(v).inventory()] == ["good-vdu"]
+        assert [r["attributes"]["vduId"] for r in await h.adapter.registry.driver(v).inventory()] == ["good-vdu"]
 
 
 async def test_random_failures_are_transient_and_retried(_mongo_uri: str) -> None:
@@ -257,7 +259,7 @@ async def test_random_failures_are_transient_and_retried(_mongo_uri: str) -> Non
         rids = [str(uuid.uuid4()) for _ in range(6)]
         for rid in rids:  # redelivered by the bus until the simulated VIM answers
             assert (await h.request("compute.allocate", compute(v, rid)))["resourceId"] == rid
-        assert sorted(r["id"] for r in await h.adapter.registry.driver(v).inventory()) == sorted(rids)
+        assert sorted(r["resourceId"] for r in await h.adapter.registry.driver(v).inventory()) == sorted(rids)
     store = MongoStore(_mongo_uri, "unused")
     with pytest.raises(SimulatedVimError):  # raised before anything is written
         await SimulatedVim(store, SimConfig(failure_rate=1.0)).driver(v).allocate_compute(ComputeAllocate.model_validate(compute(v)))

@@ -18,7 +18,7 @@ from magi.bus.base import PermanentError
 from magi.bus.catalog import ComputeAllocate, NetworkAllocate, StorageAllocate
 from magi.bus.envelope import utcnow
 from magi.config import MagiSettings
-from magi.store.mongo import AlreadyExists, ConcurrencyError, MongoStore, public
+from magi.store.mongo import AlreadyExists, ConcurrencyError, MongoStore
 
 from vim_adapter.domain import compute_size
 from vim_adapter.drivers.base import VimDriver
@@ -140,6 +140,38 @@ class SimulatedVim:
     async def read_usage(self, vim_id: str) -> Usage:
         return await self.usage.find_one({"_id": vim_id}) or {"vimId": vim_id, "reservations": {}}
 
+    # -- out-of-band changes: what an operator or the cloud does behind MAGI's back (tests) --
+    async def _by_vim_id(self, vim_id: str, vim_resource_id: str) -> dict[str, Any]:
+        doc = await self.resources.find_one({"vimId": vim_id, "vimResourceId": vim_resource_id})
+        if doc is None:
+            raise KeyError(f"no resource {vim_resource_id} on simulated VIM {vim_id}")
+        return doc
+
+    async def oob_delete(self, vim_id: str, vim_resource_id: str) -> None:
+        """Delete a resource outside MAGI (its capacity is freed, as a cloud would)."""
+        doc = await self._by_vim_id(vim_id, vim_resource_id)
+        await self.resources.delete(doc)
+        await self.update_usage(vim_id, lambda usage: unreserve(usage, doc["_id"]))
+
+    async def oob_set_state(self, vim_id: str, vim_resource_id: str, state: str) -> None:
+        """Move a resource to a VIM status (ERROR, SHUTOFF, error, ...) outside MAGI."""
+        doc = await self._by_vim_id(vim_id, vim_resource_id)
+        await self.resources.replace({**doc, "state": state})
+
+    async def oob_modify(self, vim_id: str, vim_resource_id: str, **attributes: Any) -> None:
+        """Change attributes (vcpus, memoryMb, sizeGb, cidr, name, zoneId) outside MAGI."""
+        doc = await self._by_vim_id(vim_id, vim_resource_id)
+        await self.resources.replace({**doc, **attributes})
+
+    async def oob_create(self, vim_id: str, resource_type: str = "COMPUTE", name: str = "outsider",
+                         state: str = "ACTIVE", zone_id: str = DEFAULT_ZONE, **attributes: Any) -> str:
+        """Create a resource MAGI did not ask for; returns its vimResourceId."""
+        vrid = str(uuid.uuid4())
+        await self.resources.insert({"id": f"oob-{vrid}", "vimId": vim_id, "type": resource_type, "ownerId": None,
+                                     "state": state, "vimResourceId": vrid, "zoneId": zone_id, "createdAt": utcnow(),
+                                     "name": name, "unmanaged": True, **attributes})
+        return vrid
+
 
 class SimulatedDriver(VimDriver):
     def __init__(self, vim: dict[str, Any], sim: SimulatedVim):
@@ -260,4 +292,31 @@ class SimulatedDriver(VimDriver):
         return capacity_view(self.vim_id, await self.sim.read_usage(self.vim_id), self.cap)
 
     async def inventory(self) -> list[dict[str, Any]]:
-        return [public(d) for d in await self.sim.resources.find({"vimId": self.vim_id})]
+        """The inventory contract (vim_adapter/drift.py, docs/drift.md)."""
+        return [inventory_entry(d) for d in await self.sim.resources.find({"vimId": self.vim_id})]
+
+
+# Per kind: the attributes an inventory entry carries, and the name part taken from the document.
+ATTRIBUTES = {"COMPUTE": ("vcpus", "memoryMb", "vduId"), "VL": ("cidr", "vlId"), "STORAGE": ("sizeGb", "storageId")}
+HEALTHY_STATE = {"STORAGE": "available"}  # the simulator keeps ACTIVE; a volume's healthy status is `available`
+
+
+def inventory_entry(doc: dict[str, Any]) -> dict[str, Any]:
+    """One simulated resource as any driver reports it: the inventory contract."""
+    type_ = doc["type"]
+    managed = not doc.get("unmanaged")
+    keys = ATTRIBUTES.get(type_, ()) + tuple(k for k in ("cidr", "vcpus", "memoryMb", "sizeGb") if k not in ATTRIBUTES.get(type_, ()))
+    state = doc.get("state")
+    if state == "ACTIVE" and type_ in HEALTHY_STATE:
+        state = HEALTHY_STATE[type_]
+    label = doc.get("vduId") or doc.get("vlId") or doc.get("storageId") or type_.lower()
+    return {
+        "vimResourceId": doc["vimResourceId"],
+        "resourceType": type_,
+        "resourceId": doc["id"] if managed else None,
+        "ownerId": doc.get("ownerId") if managed else None,
+        "name": doc.get("name") or f"magi-{label}-{doc['id'][:8]}",
+        "state": state,
+        "zoneId": doc.get("zoneId"),
+        "attributes": {k: doc[k] for k in keys if doc.get(k) is not None},
+    }
