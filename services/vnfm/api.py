@@ -59,14 +59,14 @@ def add_routes(app: web.Application, lcm: VnfLcm) -> None:
     async def create(request: web.Request) -> web.Response:
         req = await read_model(request, CreateVnfRequest)
         inst = await lcm.create(req.model_dump(exclude_none=True))
-        return json_response(public(inst), status=201, headers={"Location": inst["_links"]["self"]["href"]})
+        return json_response(domain.redact_response(public(inst)), status=201, headers={"Location": inst["_links"]["self"]["href"]})
 
     async def list_instances(request: web.Request) -> web.Response:
-        docs = [public(d) for d in await lcm.instances.find()]
+        docs = [domain.redact_response(public(d)) for d in await lcm.instances.find()]
         return list_response(request, docs, allowed=INSTANCE_ATTRS, default_excluded=domain.VNF_INSTANCE_DEFAULT_EXCLUDED)
 
     async def get_instance(request: web.Request) -> web.Response:
-        return one_response(request, public(await lcm.get_instance(request.match_info["vnfInstanceId"])))
+        return one_response(request, domain.redact_response(public(await lcm.get_instance(request.match_info["vnfInstanceId"]))))
 
     async def delete_instance(request: web.Request) -> web.Response:
         await lcm.delete(request.match_info["vnfInstanceId"])
@@ -83,11 +83,11 @@ def add_routes(app: web.Application, lcm: VnfLcm) -> None:
         return web.Response(status=202, headers=location(op))
 
     async def list_op_occs(request: web.Request) -> web.Response:
-        docs = [public(d) for d in await lcm.op_occs.find()]
+        docs = [domain.redact_response(public(d)) for d in await lcm.op_occs.find()]
         return list_response(request, docs, allowed=OPOCC_ATTRS, default_excluded=domain.VNF_LCM_OP_OCC_DEFAULT_EXCLUDED)
 
     async def get_op_occ(request: web.Request) -> web.Response:
-        return one_response(request, public(await lcm.get_op_occ(request.match_info["vnfLcmOpOccId"])))
+        return one_response(request, domain.redact_response(public(await lcm.get_op_occ(request.match_info["vnfLcmOpOccId"]))))
 
     async def retry(request: web.Request) -> web.Response:
         op = await lcm.retry(request.match_info["vnfLcmOpOccId"])
@@ -100,7 +100,7 @@ def add_routes(app: web.Application, lcm: VnfLcm) -> None:
     async def fail(request: web.Request) -> web.Response:
         op = await lcm.fail(request.match_info["vnfLcmOpOccId"])
         await lcm.fail_released(op["id"])
-        return json_response(public(op))
+        return json_response(domain.redact_response(public(op)))
 
     r = app.router
     r.add_post(f"{P}/vnf_instances", create)

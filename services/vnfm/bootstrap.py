@@ -10,8 +10,9 @@ from magi.bus.envelope import Envelope
 from magi.notifications.filters import vnflcm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
+from magi.secrets import SecretBox
 from magi.store.mongo import public
-from vnfm import api
+from vnfm import api, domain
 from vnfm.adapters import BusNfvo, HttpNfvo, VimClient
 from vnfm.lcm import VnfLcm
 
@@ -31,7 +32,8 @@ def _bus_handler(fn):
 def build(ctx: ServiceContext) -> ServiceUnit:
     s = ctx.settings
     nfvo = HttpNfvo(s.external_nfvo_url, token=s.external_nfvo_token) if s.external_nfvo_url else BusNfvo(ctx.bus)
-    lcm = VnfLcm(ctx.store, nfvo, VimClient(ctx.bus), base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds)
+    lcm = VnfLcm(ctx.store, nfvo, VimClient(ctx.bus), base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds,
+                 secrets=SecretBox.from_settings(s))
     notifier = SubscriptionManager(ctx.store, vnflcm_kind(), base_url=ctx.public_url,
                                    retry_max=s.notification_retry_max, backoff=s.notification_backoff)
     api.add_routes(ctx.app, lcm)
@@ -39,7 +41,7 @@ def build(ctx: ServiceContext) -> ServiceUnit:
 
     # Or-Vnfm requests from MAGI's NFVO: the same use cases the HTTP API calls.
     async def create(p: dict[str, Any]) -> dict[str, Any]:
-        return public(await lcm.create(p))
+        return domain.redact_response(public(await lcm.create(p)))
 
     async def instantiate(p: dict[str, Any]) -> dict[str, Any]:
         return {"vnfLcmOpOccId": (await lcm.instantiate(p["vnfInstanceId"], p["request"]))["id"]}
@@ -52,7 +54,7 @@ def build(ctx: ServiceContext) -> ServiceUnit:
         return {}
 
     async def get_op(p: dict[str, Any]) -> dict[str, Any]:
-        return public(await lcm.get_op_occ(p["vnfLcmOpOccId"]))
+        return domain.redact_response(public(await lcm.get_op_occ(p["vnfLcmOpOccId"])))
 
     async def rollback(p: dict[str, Any]) -> dict[str, Any]:
         return {"vnfLcmOpOccId": (await lcm.rollback(p["vnfLcmOpOccId"]))["id"]}

@@ -9,7 +9,9 @@ request is keyed by the resource, so resuming never duplicates a resource.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 import uuid
 from typing import Any
 
@@ -21,6 +23,7 @@ from magi.bus.envelope import Envelope, RemoteError
 from magi.descriptors.model import Vnfd
 from magi.lcm import (ACTIVE, BLOCKING, OpOccRunner, claim, COMPLETED, FAILED, FAILED_TEMP, PROCESSING, ROLLED_BACK, ROLLING_BACK,
                       STARTING, VNF_TRANSITIONS, InvalidTransition, step_error, transition)
+from magi.secrets import SecretBox
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
 from magi.telemetry import bind_ids, tracer
 from vnfm import domain
@@ -33,7 +36,10 @@ KIND = {"COMPUTE": "compute", "VL": "network", "STORAGE": "storage"}
 
 class VnfLcm:
     def __init__(self, store: MongoStore, nfvo: NfvoPort, vim: VimClient, *, base_url: str, source: str = "vnfm",
-                 lease_seconds: float = 30.0):
+                 lease_seconds: float = 30.0, secrets: SecretBox | None = None):
+        # VIM accessInfo is stored only sealed (op `_work`, resource `vim` copies) and opened right
+        # before a bus payload is built. Without a configured box (tests) the key lives in this process.
+        self.box = secrets or SecretBox(base64.urlsafe_b64encode(os.urandom(32)).decode())
         self.instances: Repository = store.repository("vnf_instances", [[("vnfdId", 1)]])
         self.op_occs: Repository = store.repository("vnf_lcm_op_occs", [[("vnfInstanceId", 1)], [("operationState", 1)]])
         self.nfvo, self.vim, self.base, self.source = nfvo, vim, base_url, source
@@ -87,7 +93,18 @@ class VnfLcm:
         level = req.get("instantiationLevelId")
         if level and level not in {lv.level_id for lv in flavour.instantiation_levels}:
             raise Problem(400, f"instantiationLevelId {level} is not defined in flavour {req['flavourId']}")
-        return await self._start(inst, "INSTANTIATE", req)
+        try:
+            domain.external_networks(flavour, req.get("extVirtualLinks"))
+            domain.instance_params(req)
+            for rule in flavour.affinity_rules:
+                domain.rule_scope(rule.scope)
+        except ValueError as exc:
+            raise Problem(400, str(exc)) from None
+        # The op occ shows the request without credentials; a sealed copy serves the VIM calls.
+        vims = req.get("vimConnectionInfo")
+        if vims:
+            req = {**req, "vimConnectionInfo": domain.without_access(vims)}
+        return await self._start(inst, "INSTANTIATE", req, sealed_vims=domain.map_access(vims, self.box.seal) if vims else None)
 
     async def terminate(self, inst_id: str, req: dict[str, Any]) -> dict[str, Any]:
         inst = await self.get_instance(inst_id)
@@ -105,10 +122,13 @@ class VnfLcm:
             return None
         return op if op["operationState"] in BLOCKING else None
 
-    async def _start(self, inst: dict[str, Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def _start(self, inst: dict[str, Any], operation: str, params: dict[str, Any],
+                     sealed_vims: dict[str, Any] | None = None) -> dict[str, Any]:
         op = domain.new_op_occ(inst["id"], operation, params)
         op["_links"] = domain.op_occ_links(self.base, op)
         op["_work"] = {"step": "grant", "attempt": 0, "done": {}, "released": []}
+        if sealed_vims:
+            op["_work"]["requestVims"] = sealed_vims
         await claim(self.instances, inst, op["id"], state_key="instantiationState", label="VNF instance", blocking=self._blocking_op)
         bind_ids(vnfInstanceId=inst["id"], lcmOpOccId=op["id"])
         await self.op_occs.insert(op, outbox=[self._changed(op)])
@@ -209,7 +229,8 @@ class VnfLcm:
             op["_work"]["plan"] = [p.__dict__ for p in plan]
             req = domain.grant_request(inst, op, self.base, add=[p.as_definition(inst["vnfdId"]) for p in plan],
                                        flavour_id=params["flavourId"], level_id=params.get("instantiationLevelId"),
-                                       additional=params.get("additionalParams"))
+                                       additional=params.get("additionalParams"),
+                                       constraints=domain.placement_constraints(vnfd.flavour(params["flavourId"]), plan))
         else:
             held = inst.get("_resources") or []
             op["_work"]["toRelease"] = held
@@ -226,7 +247,8 @@ class VnfLcm:
             return await self.op_occs.replace(done, outbox=[self._changed(done)])
         op["grantId"] = grant["id"]
         op["_links"]["grant"] = {"href": (grant.get("_links") or {}).get("self", {}).get("href", f"grant/{grant['id']}")}
-        op["_work"]["grant"] = grant
+        # Kept for the resume: with any accessInfo it carried sealed.
+        op["_work"]["grant"] = {**grant, "vimConnectionInfo": domain.map_access(grant.get("vimConnectionInfo"), self.box.seal)}
         op["_work"]["step"] = "execute"
         moved = transition(op, PROCESSING, VNF_TRANSITIONS)
         moved["_links"] = {**domain.op_occ_links(self.base, moved), "grant": op["_links"]["grant"]}
@@ -235,6 +257,11 @@ class VnfLcm:
     async def _allocate(self, op: dict[str, Any], inst: dict[str, Any], vnfd: Vnfd) -> dict[str, Any]:
         grant, done = op["_work"]["grant"], op["_work"]["done"]
         attempt = op["_work"].get("attempt", 0)
+        params = op["operationParams"]
+        flavour = vnfd.flavour(params["flavourId"])
+        external = domain.external_networks(flavour, params.get("extVirtualLinks"))
+        sg_rules = domain.flavour_security_rules(flavour)
+        extra = domain.instance_params(params)
         vl_ids: dict[str, str] = {}
         for p in op["_work"]["plan"]:
             if p["type"] == "VL" and p["id"] in done:
@@ -242,16 +269,16 @@ class VnfLcm:
         for p in op["_work"]["plan"]:
             if p["id"] in done:
                 continue
-            conn_id, vim, zone = domain.granted_vim(grant, p["id"])
-            common = {"vimConnectionInfo": vim, "resourceId": p["id"]}
+            conn_id, vim, zone = domain.granted_vim(grant, p["id"], op["_work"].get("requestVims"))  # vim: accessInfo sealed
+            opened = domain.map_vim_access(vim, self.box.open)
+            common = {"vimConnectionInfo": opened, "resourceId": p["id"]}
             if p["type"] == "VL":
                 payload = {**common, "ownerId": inst["id"], "vlId": p["template_id"], "cidr": p["details"].get("cidr")}
             elif p["type"] == "STORAGE":
                 payload = {**common, "vnfInstanceId": inst["id"], "storageId": p["template_id"], "sizeGb": p["details"]["sizeGb"]}
             else:
-                nets = [{"cpdId": cp["cpdId"], "vlId": cp["vlId"], "vimNetworkId": vl_ids.get(cp["vlId"] or "")} for cp in p["details"]["cps"]]
-                payload = {**common, "vnfInstanceId": inst["id"], "vduId": p["vdu_id"], "zoneId": zone,
-                           "virtualCompute": p["details"]["virtualCompute"], "swImage": p["details"]["swImage"], "networks": nets}
+                payload = domain.compute_payload(p, flavour=flavour, inst_id=inst["id"], vim=opened, zone=zone, vl_ids=vl_ids,
+                                                 external=external, sg_rules=sg_rules, extra=extra)
             key = str(uuid.uuid5(uuid.UUID(p["id"]), f"allocate:{attempt}"))
             reply = await self.vim.allocate(KIND[p["type"]], payload, key)
             done[p["id"]] = {"id": p["id"], "type": p["type"], "templateId": p["template_id"], "vimConnectionId": conn_id,
@@ -270,7 +297,8 @@ class VnfLcm:
             if r["id"] in released:
                 continue
             key = str(uuid.uuid5(uuid.UUID(r["id"]), f"{step}:{op['id']}:{attempt}"))
-            await self.vim.release(KIND[r["type"]], {"vimConnectionInfo": r["vim"], "resourceId": r["id"]}, key)
+            vim = domain.map_vim_access(r["vim"], self.box.open)  # sealed at rest; older records pass through
+            await self.vim.release(KIND[r["type"]], {"vimConnectionInfo": vim, "resourceId": r["id"]}, key)
             released.append(r["id"])
             op = await self._save(op)
         return op
@@ -282,7 +310,7 @@ class VnfLcm:
         inst["instantiationState"] = domain.INSTANTIATED
         inst["instantiatedVnfInfo"] = domain.instantiated_info(params["flavourId"], params.get("instantiationLevelId"), vnfd, inst["vnfdId"], done, plan)
         grant_vims = op["_work"]["grant"].get("vimConnectionInfo") or {}
-        inst["vimConnectionInfo"] = {k: {kk: vv for kk, vv in v.items() if kk != "accessInfo"} for k, v in grant_vims.items()}
+        inst["vimConnectionInfo"] = domain.without_access({**(op["_work"].get("requestVims") or {}), **grant_vims})
         inst["_resources"] = list(done.values())
         inst["_links"] = domain.vnf_instance_links(self.base, inst)
         vnfcs = [{"vnfcId": r["id"], "vduId": r["templateId"], "vimId": r["vim"].get("vimId"), "resourceId": r["id"],
