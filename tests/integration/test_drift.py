@@ -240,3 +240,28 @@ async def test_periodic_reconcile_finds_drift_without_a_request(_mongo_uri: str)
         async def cleared() -> bool:
             return (await lb.call("GET", "monitoring", f"/magi/v1/alarms/{alarm['id']}"))["perceivedSeverity"] == "CLEARED"
         await eventually(cleared, timeout=10)
+
+
+async def test_drift_of_an_instantiated_ns_through_the_running_suite(mongo_uri: str, db_prefix: str) -> None:
+    """The four services: an NS instantiated over SOL005, one of its servers shut off behind
+    MAGI's back; the alarm names the VNF instance that owns the server."""
+    from tests.suite import running_suite
+
+    async with running_suite(mongo_uri, db_prefix) as s:
+        nsd_id = str(uuid.uuid4())
+        await s.onboard(str(uuid.uuid4()), nsd_id)
+        _, ns, _ = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances", json={"nsdId": nsd_id, "nsName": "d", "nsDescription": "d"}, expect=201)
+        _, _, h = await s.req("POST", f"{s.nfvo}/nslcm/v2/ns_instances/{ns['id']}/instantiate", json={"nsFlavourId": "default"}, expect=202)
+        assert (await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"}))["operationState"] == "COMPLETED"
+        _, resources, _ = await s.req("GET", f"{s.vim}/magi/v1/vim_resources?type=COMPUTE", expect=200)
+        server = resources[0]
+        sim = s.unit("vim_adapter").ctx.app[vim_adapter.bootstrap.SIM_VIM]
+        await sim.oob_set_state(server["vimId"], server["vimResourceId"], "SHUTOFF")
+        _, report, _ = await s.req("POST", f"{s.vim}/magi/v1/vims/{server['vimId']}/reconcile", expect=200)
+        assert [(i["drift"], i["resourceId"]) for i in report["items"]] == [("STATE_CHANGED", server["id"])]
+
+        async def alarmed() -> list[dict[str, Any]]:
+            _, found, _ = await s.req("GET", f"{s.monitoring}/magi/v1/alarms?managedObjectId={server['ownerId']}", expect=200)
+            return found
+        [alarm] = await eventually(alarmed)
+        assert alarm["perceivedSeverity"] == "MAJOR" and alarm["managedObjectId"] == server["vnfInstanceId"]
