@@ -78,3 +78,18 @@ def resource_fact(record: dict[str, Any]) -> dict[str, Any]:
     """Payload of resource.allocated / resource.released (catalog ResourceFact)."""
     return {"vimId": record["vimId"], "resourceId": record["id"], "resourceType": record["type"],
             "ownerId": record.get("ownerId"), "vimResourceId": record.get("vimResourceId"), "zoneId": record.get("zoneId")}
+
+
+def needs_access(vim: dict[str, Any], credentialed_types: frozenset[str]) -> bool:
+    """Whether a VimConnectionInfo lacks the credentials its driver needs (then ask the NFVO)."""
+    return vim.get("vimType") in credentialed_types and not vim.get("accessInfo")
+
+
+def with_access(vim: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """The request's VimConnectionInfo completed by the NFVO's answer to `vim.access.get`."""
+    merged = {**answer, **{k: v for k, v in vim.items() if v}}
+    merged["accessInfo"] = answer.get("accessInfo") or {}
+    for key in ("interfaceInfo", "extra"):
+        if not vim.get(key) and answer.get(key):
+            merged[key] = answer[key]
+    return merged

@@ -6,23 +6,35 @@ in the same write as its deletion, so monitoring hears of every resource exactly
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from magi.bus.base import PermanentError
-from magi.bus.catalog import ResourceRelease, message
+from magi.bus.catalog import ResourceRelease, VimRef, message
 from magi.bus.envelope import Envelope
 from magi.store.mongo import AlreadyExists, ConcurrencyError, MongoStore, NotFound, StoreError, public
 
 from vim_adapter import domain
 from vim_adapter.drivers.base import DriverRegistry, VimDriver
 
+log = structlog.get_logger(__name__)
+# Asks the NFVO for a VIM's VimConnectionInfo with credentials (`vim.access.get`).
+AccessLookup = Callable[[str], Awaitable[dict[str, Any]]]
+ACCESS_TTL = 60.0  # seconds an answer of the NFVO is reused
+
 
 class VimAdapter:
-    def __init__(self, store: MongoStore, registry: DriverRegistry, source: str = "vim_adapter"):
+    def __init__(self, store: MongoStore, registry: DriverRegistry, source: str = "vim_adapter",
+                 access: AccessLookup | None = None, credentialed_types: frozenset[str] = frozenset()):
         self.registry = registry
         self.source = source
+        self.access = access
+        self.credentialed_types = credentialed_types
+        self._access_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self.records = store.repository("vim_resources", ["vimId", "ownerId"])
         # The VIMs requests named (credentials left out), so HTTP can ask a driver for capacity.
         self.vims = store.repository("vims")
@@ -36,10 +48,37 @@ class VimAdapter:
     def _driver(self, vim: dict[str, Any]) -> VimDriver:
         return self.registry.driver(vim)
 
+    async def _resolved(self, vim: dict[str, Any]) -> dict[str, Any]:
+        """The VimConnectionInfo with its credentials: as given, or from the NFVO (cached briefly)."""
+        if not isinstance(vim, dict) or not domain.needs_access(vim, self.credentialed_types):
+            return vim
+        vim_id = vim.get("vimId") or ""
+        hit = self._access_cache.get(vim_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return domain.with_access(vim, hit[1])
+        if self.access is None:
+            raise PermanentError(422, f"VIM {vim_id}: vimConnectionInfo has no accessInfo and no NFVO to ask")
+        answer = await self.access(vim_id)
+        if not answer.get("accessInfo"):
+            raise PermanentError(422, f"VIM {vim_id}: the NFVO has no credentials for it")
+        self._access_cache[vim_id] = (time.monotonic() + ACCESS_TTL, answer)
+        return domain.with_access(vim, answer)
+
+    async def _driver_for(self, vim: dict[str, Any]) -> VimDriver:
+        self.registry.driver(vim)  # 422 for an unknown vimType before asking anyone for credentials
+        return self._driver(await self._resolved(vim))
+
+    async def handle_capacity(self, env: Envelope) -> dict[str, Any]:
+        """`vim.capacity` (Or-Vi): the driver's view of quotas and usage."""
+        vim = _parse(VimRef, env.payload).vimConnectionInfo
+        driver = await self._driver_for(vim)
+        await self._remember(vim)
+        return await driver.capacity()
+
     async def allocate(self, kind: str, env: Envelope) -> dict[str, Any]:
         req = _parse(domain.KINDS[kind][1], env.payload)
         vim = req.vimConnectionInfo  # type: ignore[attr-defined]
-        driver = self._driver(vim)
+        driver = await self._driver_for(vim)
         await self._remember(vim)
         rid = req.resourceId  # type: ignore[attr-defined]
         if (found := await self._record(rid, vim["vimId"])) is not None:
@@ -57,7 +96,7 @@ class VimAdapter:
 
     async def release(self, kind: str, env: Envelope) -> dict[str, Any]:
         req = _parse(ResourceRelease, env.payload)
-        driver = self._driver(req.vimConnectionInfo)
+        driver = await self._driver_for(req.vimConnectionInfo)
         record = await self.records.find_one({"_id": req.resourceId})
         released = await getattr(driver, f"release_{kind}")(req.resourceId)
         if record is None:
@@ -98,7 +137,8 @@ class VimAdapter:
         known = await self.vims.find_one({"_id": vim_id})
         if known is None:
             raise NotFound(f"VIM {vim_id} is not known")
-        return await self._driver(public(known)).capacity()  # type: ignore[arg-type]
+        vim = {k: v for k, v in public(known).items() if k != "id"}  # type: ignore[union-attr]
+        return await (await self._driver_for(vim)).capacity()
 
 
 def _parse(model: type, payload: dict[str, Any]) -> Any:
