@@ -10,6 +10,7 @@ from magi.bus.envelope import Envelope
 from magi.notifications.filters import nsd_kind, nslcm_kind, vnfpkgm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
+from magi.secrets import SecretBox, SecretError
 from magi.store.mongo import public
 from nfvo import ns_api
 from nfvo.grants import GrantRequest, Granting
@@ -25,16 +26,16 @@ APIS = [
     EtsiApi("nsd", "v2", ("2.0.0", "2.1.0")),
     EtsiApi("grant", "v1", ("1.5.0",)),
 ]
-DEFAULT_VIM = VimRegistration(name="sim-default", site="lab",
+DEFAULT_VIM = VimRegistration(name="sim-default", site={"name": "lab"},
                               vimConnectionInfo=VimConnectionInfo(vimId="00000000-0000-4000-8000-000000000001", vimType=SIMULATED,
                                                                   interfaceInfo={"endpoint": "simulated://default"}))
 
 
 def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUnit:
     s = ctx.settings
-    vims = VimRegistry(ctx.store, ctx.public_url)
+    vims = VimRegistry(ctx.store, ctx.public_url, SecretBox.from_settings(s), ctx.bus, source=ctx.name)
     catalogue = Catalogue(ctx.store, ctx.public_url, max_upload_bytes=s.package_max_bytes)
-    granting = Granting(ctx.store, vims, ctx.public_url)
+    granting = Granting(ctx.store, vims, ctx.public_url, catalogue)
     vnfms = VnfmRegistry(ctx.store, ctx.public_url, built_in=BusVnfm(ctx.bus))
     lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds)
     notifier = SubscriptionManager(ctx.store, nslcm_kind(), base_url=ctx.public_url,
@@ -69,6 +70,16 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
         except Problem as exc:
             raise PermanentError(exc.status, exc.detail) from None
         return {"vnfd": pkg["_vnfd"], "vnfPkgId": pkg["id"]}
+
+    # Or-Vi, VIM adapter → NFVO: the credentials of a registered VIM, opened for this one call
+    async def vim_access(env: Envelope) -> dict[str, Any]:
+        try:
+            vim = await vims.get(env.payload["vimId"])
+            return vims.connection(vim, with_access=True)
+        except Problem as exc:
+            raise PermanentError(exc.status, exc.detail) from None
+        except SecretError as exc:
+            raise PermanentError(500, str(exc)) from None
 
     async def vnf_op_changed(env: Envelope) -> None:
         lcm.vnf_op_changed(env.payload["vnfLcmOpOccId"])
@@ -116,6 +127,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     ctx.bus.on("ns.deleted", notify_id)
     ctx.bus.on("grant.request", grant)
     ctx.bus.on("vnfd.get", vnfd)
+    ctx.bus.on("vim.access.get", vim_access)
     ctx.bus.on("lcmopocc.changed", vnf_op_changed)
     ctx.bus.on("nslcmopocc.changed", notify)
 

@@ -24,6 +24,7 @@ from magi.lcm import (OpOccRunner, claim, COMPLETED, FAILED, FAILED_TEMP, NS_TRA
 from magi.bus.base import MessageBus
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
 from magi.telemetry import bind_ids, tracer
+from nfvo import placement
 from nfvo.grants import Granting
 from nfvo.catalogue import Catalogue
 from nfvo.vims import VimRegistry, place
@@ -36,6 +37,20 @@ NS_INSTANCE_DEFAULT_EXCLUDED = ("vnfInstance", "pnfInfo", "virtualLinkInfo", "vn
 NS_OP_OCC_DEFAULT_EXCLUDED = ("operationParams", "error", "resourceChanges")
 VNF_TERMINAL = {"COMPLETED", "FAILED_TEMP", "FAILED", "ROLLED_BACK"}
 ACTIVE = {PROCESSING, ROLLING_BACK}
+
+
+def _sites(vl: dict[str, Any]) -> list[dict[str, Any]]:
+    """The VIMs an NS virtual link is on (older records: one, at the top level)."""
+    if "sites" in vl:
+        return vl["sites"]
+    if "vimId" in vl:
+        vl["sites"] = [{k: vl[k] for k in ("resourceId", "vimId", "vimResourceId", "vim", "deleted") if k in vl}]
+        return vl["sites"]
+    return []
+
+
+def vl_conn(conn: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in conn.items() if k != "accessInfo"}
 
 
 def _key(op_id: str, step: str, attempt: int) -> str:
@@ -236,20 +251,55 @@ class NsLcm:
         attempt = work["attempt"]
         nsd = Nsd.model_validate(ns["_nsd"])
         flavour = nsd.flavour(params["nsFlavourId"])
-        vims = await self.vims.all()
-        ns_vim = place(vims, (params.get("additionalParamsForNs") or {}).get("vimId")) if flavour.virtual_links else None
-        for vl in flavour.virtual_links:  # Or-Vi: NS virtual links before the VNFs that attach to them
-            if vl.vl_id in work["vls"]:
-                continue
-            state["step"] = f"create NS virtual link {vl.vl_id}"
-            rid = str(uuid.uuid5(uuid.UUID(op["id"]), f"nsvl:{vl.vl_id}"))
-            reply = await self.bus.request(message("nsvl.create", {"vimConnectionInfo": ns_vim["vimConnectionInfo"], "resourceId": rid,
-                                                                  "ownerId": ns["id"], "vlId": vl.vl_id, "cidr": vl.cidr},
-                                                   source=self.source, message_id=_key(op["id"], f"nsvl:{vl.vl_id}", attempt)))
-            work["vls"][vl.vl_id] = {"resourceId": rid, "vimId": ns_vim["id"], "vimResourceId": reply.get("vimResourceId"),
-                                     "vim": ns_vim["vimConnectionInfo"]}
-            op = await self._save(op)
         per_vnf = {p["vnfProfileId"]: p for p in params.get("additionalParamsForVnf") or []}
+        locations = {lc["vnfProfileId"]: lc.get("locationConstraints") for lc in params.get("locationConstraints") or []}
+        ns_pin = (params.get("additionalParamsForNs") or {}).get("vimId")
+        if "placement" not in work:  # where each VNF goes, decided once: the NS VLs go where their VNFs are
+            state["step"] = "place VNFs"
+            vims = await self.vims.all()
+            cands = await self.granting.candidates(vims)
+            used: dict[str, dict[str, float]] = {}
+            chosen: dict[str, str] = {}
+            pins: dict[str, str] = {}
+            for prof in flavour.vnf_profiles:
+                pin = ((per_vnf.get(prof.vnf_profile_id) or {}).get("additionalParams") or {}).get("vimId")
+                if not pin and not locations.get(prof.vnf_profile_id):
+                    pin = ns_pin
+                if pin:
+                    pins[prof.vnf_profile_id] = pin
+                try:
+                    vim_id, need = await self.granting.preview(prof.vnfd_id, prof.flavour_id, prof.instantiation_level_id,
+                                                               profile=prof.vnf_profile_id, location=locations.get(prof.vnf_profile_id),
+                                                               pinned=pin, extra_used=used, cands=cands)
+                except Problem as exc:  # the VNF's grant will be refused for this reason, in its own step
+                    log.warning("nslcm.placement_refused", vnfProfileId=prof.vnf_profile_id, reason=exc.detail)
+                    continue
+                chosen[prof.vnf_profile_id] = vim_id
+                used[vim_id] = placement.total([used.get(vim_id, {}), need])
+            work["placement"], work["pins"] = chosen, pins
+            op = await self._save(op)
+        chosen, pins = work["placement"], work.get("pins") or {}
+        vims = {v["id"]: v for v in await self.vims.all()}
+        for vl in flavour.virtual_links:  # Or-Vi: NS virtual links before the VNFs that attach to them, on each of their VIMs
+            entry_vl = work["vls"].setdefault(vl.vl_id, {"resourceId": str(uuid.uuid5(uuid.UUID(op["id"]), f"nsvl:{vl.vl_id}")), "sites": []})
+            hosts = sorted({chosen[p.vnf_profile_id] for p in flavour.vnf_profiles
+                            if any(c.ns_vl_id == vl.vl_id for c in p.virtual_link_connectivity) and p.vnf_profile_id in chosen})
+            if not hosts:
+                hosts = [place(list(vims.values()), ns_pin)["id"]]
+            for vim_id in hosts:
+                if any(site["vimId"] == vim_id for site in _sites(entry_vl)):
+                    continue
+                if vim_id not in vims:
+                    raise RuntimeError(f"VIM {vim_id} chosen for NS virtual link {vl.vl_id} is no longer registered")
+                state["step"] = f"create NS virtual link {vl.vl_id} on VIM {vims[vim_id]['name']}"
+                rid = str(uuid.uuid5(uuid.UUID(op["id"]), f"nsvl:{vl.vl_id}:{vim_id}"))
+                conn = self.vims.connection(vims[vim_id])
+                reply = await self.bus.request(message("nsvl.create", {"vimConnectionInfo": conn, "resourceId": rid,
+                                                                      "ownerId": ns["id"], "vlId": vl.vl_id, "cidr": vl.cidr},
+                                                       source=self.source, message_id=_key(op["id"], f"nsvl:{vl.vl_id}:{vim_id}", attempt)))
+                await self.granting.record_vl(rid, vim_id, ns["id"])
+                entry_vl["sites"].append({"resourceId": rid, "vimId": vim_id, "vimResourceId": reply.get("vimResourceId"), "vim": conn})
+                op = await self._save(op)
         for prof in flavour.vnf_profiles:
             entry = work["vnfs"].setdefault(prof.vnf_profile_id, {"vnfdId": prof.vnfd_id})
             extra = per_vnf.get(prof.vnf_profile_id, {})
@@ -261,9 +311,8 @@ class NsLcm:
                                                    "metadata": {"nsInstanceId": ns["id"], "vnfProfileId": prof.vnf_profile_id}},
                                                   _key(op["id"], f"create:{prof.vnf_profile_id}", 0))
                 entry.update({"vnfInstanceId": inst["id"], "vnfPkgId": pkg["id"], "instance": inst})
-                pinned = (extra.get("additionalParams") or {}).get("vimId")
-                if pinned:
-                    await self.granting.pin(inst["id"], pinned)
+                await self.granting.pin(inst["id"], chosen.get(prof.vnf_profile_id) or pins.get(prof.vnf_profile_id), location=locations.get(prof.vnf_profile_id),
+                                        profile=prof.vnf_profile_id, ns_instance_id=ns["id"])
                 op = await self._save(op)
             if entry.get("state") != "INSTANTIATED":
                 state["step"] = f"instantiate VNF {prof.vnf_profile_id}"
@@ -290,13 +339,14 @@ class NsLcm:
         ns = await self.instances.get(ns["id"])
         ns["nsState"] = INSTANTIATED
         ns["flavourId"] = params["nsFlavourId"]
-        ns["vnfInstance"] = [self._ns_vnf(v) for v in work["vnfs"].values()]
+        ns["vnfInstance"] = [self._ns_vnf(v, vims.get(chosen.get(k, ""))) for k, v in work["vnfs"].items()]
         ns["virtualLinkInfo"] = [{"id": v["resourceId"], "nsVirtualLinkDescId": k, "nsVirtualLinkProfileId": k,
-                                  "resourceHandle": [{"vimId": v["vimId"], "resourceId": v.get("vimResourceId") or v["resourceId"]}]}
+                                  "resourceHandle": [{"vimId": site["vimId"], "resourceId": site.get("vimResourceId") or site["resourceId"]}
+                                                     for site in _sites(v)]}
                                  for k, v in work["vls"].items()]
         ns["_links"] = self._ns_links(ns)
         vnf_ids = [v["vnfInstanceId"] for v in work["vnfs"].values()]
-        vim_ids = sorted({v["vimId"] for v in work["vls"].values()} | await self.granting.vims_of(vnf_ids))
+        vim_ids = sorted({site["vimId"] for v in work["vls"].values() for site in _sites(v)} | await self.granting.vims_of(vnf_ids))
         ns = await self.instances.save(ns, outbox=[message("ns.instantiated", {"nsInstanceId": ns["id"], "nsdId": ns["nsdId"],
                                                                              "vnfInstanceIds": [v["vnfInstanceId"] for v in work["vnfs"].values()],
                                                                              "vimIds": vim_ids}, source=self.source)])
@@ -308,10 +358,14 @@ class NsLcm:
                                                   "changeType": "ADD", "changeResult": "COMPLETED"} for k, v in work["vls"].items()]}
         return op
 
-    def _ns_vnf(self, v: dict[str, Any]) -> dict[str, Any]:
+    def _ns_vnf(self, v: dict[str, Any], vim: dict[str, Any] | None = None) -> dict[str, Any]:
         inst = v["instance"]
         out = {k: inst[k] for k in ("id", "vnfInstanceName", "vnfdId", "vnfProvider", "vnfProductName", "vnfSoftwareVersion", "vnfdVersion") if k in inst}
         out.update({"vnfPkgId": v.get("vnfPkgId", ""), "instantiationState": "INSTANTIATED" if v.get("state") == "INSTANTIATED" else "NOT_INSTANTIATED"})
+        if vim is not None:  # where the VNF runs: SOL005 `vimId`, and MAGI's VIM name and site in metadata
+            out["vimId"] = vim["id"]
+            out["metadata"] = {"vimName": vim["name"], "vimType": vim["vimConnectionInfo"]["vimType"],
+                               **({"site": vim["site"]["name"]} if isinstance(vim.get("site"), dict) else {})}
         return out
 
     async def _teardown(self, op: dict[str, Any], state: dict[str, str], rollback: bool) -> dict[str, Any]:
@@ -358,15 +412,18 @@ class NsLcm:
                 if exc.problem.get("status") != 404:
                     raise
             entry["deleted"] = True
+            await self.granting.forget(entry["vnfInstanceId"])
             op = await self._save(op)
         for vl_id, vl in vls.items():
-            if vl.get("deleted"):
-                continue
-            state["step"] = f"delete NS virtual link {vl_id}"
-            await self.bus.request(message("nsvl.delete", {"vimConnectionInfo": vl["vim"], "resourceId": vl["resourceId"]},
-                                           source=self.source, message_id=_key(op["id"], f"nsvl-del:{vl_id}", attempt)))
-            vl["deleted"] = True
-            op = await self._save(op)
+            for site in _sites(vl):
+                if site.get("deleted"):
+                    continue
+                state["step"] = f"delete NS virtual link {vl_id} on VIM {site['vimId']}"
+                await self.bus.request(message("nsvl.delete", {"vimConnectionInfo": vl_conn(site["vim"]), "resourceId": site["resourceId"]},
+                                               source=self.source, message_id=_key(op["id"], f"nsvl-del:{vl_id}:{site['vimId']}", attempt)))
+                await self.granting.forget(f"nsvl:{site['resourceId']}")
+                site["deleted"] = True
+                op = await self._save(op)
         state["step"] = "record NS instance"
         ns = await self.instances.get(op["nsInstanceId"])
         ns["nsState"] = NOT_INSTANTIATED

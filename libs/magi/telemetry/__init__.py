@@ -37,6 +37,13 @@ def _add_trace_ids(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
+def redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: credentials (accessInfo, passwords, tokens …) never reach a log line."""
+    from magi.secrets import redact
+
+    return redact(event)
+
+
 def setup_logging(level: str = "INFO", json_logs: bool | None = None) -> None:
     global _configured
     if json_logs is None:
@@ -48,6 +55,7 @@ def setup_logging(level: str = "INFO", json_logs: bool | None = None) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _add_trace_ids,
+            redact_secrets,
             structlog.processors.format_exc_info,
             renderer,
         ],
