@@ -267,7 +267,7 @@ def place(candidates: list[Candidate], resources: list[Resource], *, profile: st
                                  f"only {len(eligible)} ({', '.join(c.name for c in eligible)})")
         fitting, reasons = [], []
         for c in options:
-            left = None if c.free is None else {k: c.free.get(k, 0) - used.get(c.id, {}).get(k, 0) for k, _ in DIMENSIONS}
+            left = None if c.free is None else {k: v - used.get(c.id, {}).get(k, 0) for k, v in c.free.items()}
             why = shortfall(left, need)
             if why is None:
                 fitting.append((c, left))
