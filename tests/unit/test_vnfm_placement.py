@@ -209,20 +209,20 @@ def test_key_name_and_user_data_come_from_additional_params():
 
 # -- credentials --------------------------------------------------------------------------------
 def test_responses_never_carry_access_info():
-    inst = {"id": "i", "vimConnectionInfo": {"a": {"vimId": "A", "vimType": "t", "accessInfo": {"password": "pw"}}}}
-    op = {"id": "o", "operationParams": {"flavourId": "f", "vimConnectionInfo": {"a": {"vimType": "t", "accessInfo": {"password": "pw"}}}}}
-    assert "pw" not in repr(domain.redact_response(inst)) and "pw" not in repr(domain.redact_response(op))
+    inst = {"id": "i", "vimConnectionInfo": {"a": {"vimId": "A", "vimType": "t", "accessInfo": {"password": "pw!"}}}}
+    op = {"id": "o", "operationParams": {"flavourId": "f", "vimConnectionInfo": {"a": {"vimType": "t", "accessInfo": {"password": "pw!"}}}}}
+    assert "pw!" not in repr(domain.redact_response(inst)) and "pw!" not in repr(domain.redact_response(op))
     assert domain.redact_response(inst)["vimConnectionInfo"] == {"a": {"vimId": "A", "vimType": "t"}}
-    assert "pw" in repr(inst)  # the input is not changed
+    assert "pw!" in repr(inst)  # the input is not changed
     assert domain.redact_response({"id": "x"}) == {"id": "x"}
 
 
 def test_access_info_is_sealed_at_rest_and_opened_for_the_payload():
     box = SecretBox("test-key")
-    vims = {"a": {"vimId": "A", "vimType": "t", "accessInfo": {"username": "u", "password": "pw"}},
+    vims = {"a": {"vimId": "A", "vimType": "t", "accessInfo": {"username": "u", "password": "pw!"}},
             "b": {"vimId": "B", "vimType": "t"}}  # the built-in NFVO omits accessInfo: stays absent
     sealed = domain.map_access(vims, box.seal)
-    assert "pw" not in repr(sealed) and set(sealed["a"]["accessInfo"]) == {"sealed"}
+    assert "pw!" not in repr(sealed) and set(sealed["a"]["accessInfo"]) == {"sealed"}
     assert "accessInfo" not in sealed["b"]
     conn, vim, _ = domain.granted_vim({"vimConnectionInfo": sealed, "addResources": [{"resourceDefinitionId": "r", "vimConnectionId": "a"}]}, "r")
     assert domain.map_vim_access(vim, box.open) == vims["a"]
@@ -240,7 +240,7 @@ class _Nfvo:
 
     async def grant(self, request, *, key):
         self.requests.append(request)
-        conn = {"a": {"vimId": "A", "vimType": "t", "accessInfo": {"username": "u", "password": "s3cret"}},
+        conn = {"a": {"vimId": "A", "vimType": "t", "accessInfo": {"username": "u", "password": "s3cret!"}},
                 "b": {"vimId": "B", "vimType": "t"}}  # b: no accessInfo, the VIM adapter asks the NFVO
         grant = {"id": str(uuid.uuid4()), "vimConnectionInfo": conn,
                  "zones": [{"id": "za", "zoneId": "nova-a", "vimConnectionId": "a"}, {"id": "zb", "zoneId": "nova-b", "vimConnectionId": "b"}]}
@@ -286,7 +286,7 @@ async def test_instantiate_and_terminate_across_a_restart(mongo_uri: str, db_pre
         op = await lcm.instantiate(inst["id"], {
             "flavourId": "simple", "additionalParams": {"vimId": "A", "keyName": "ops", "userData": "#cloud-config"},
             "extVirtualLinks": [{"id": "e1", "resourceId": "provider-net", "extCps": [{"cpdId": "vnf_ext"}]}],
-            "vimConnectionInfo": {"c": {"vimType": "t", "accessInfo": {"password": "req-secret"}}}})
+            "vimConnectionInfo": {"c": {"vimType": "t", "accessInfo": {"password": "req-secret!"}}}})
         op = await _until_done(lcm, op["id"])
         assert op["operationState"] == "COMPLETED", op.get("error")
         req = nfvo.requests[0]
@@ -296,14 +296,14 @@ async def test_instantiate_and_terminate_across_a_restart(mongo_uri: str, db_pre
         computes = [p for k, p in allocs if k == "compute"]
         web = [p for p in computes if p["vduId"] == "web"]
         db = next(p for p in computes if p["vduId"] == "db")
-        assert all(p["vimConnectionInfo"]["accessInfo"]["password"] == "s3cret" and p["zoneId"] == "nova-a" for p in web)
+        assert all(p["vimConnectionInfo"]["accessInfo"]["password"] == "s3cret!" and p["zoneId"] == "nova-a" for p in web)
         assert "accessInfo" not in db["vimConnectionInfo"] and db["zoneId"] == "nova-b" and db["vimConnectionInfo"]["vimId"] == "B"
         assert all(len(p["volumes"]) == 1 and p["keyName"] == "ops" for p in web)
         assert {"cpdId": "web_ext", "externalNetworkId": "provider-net"} in web[0]["networks"]
         # at rest and in responses: no credentials in clear
         stored_op, stored_inst = await lcm.op_occs.get(op["id"]), await lcm.get_instance(inst["id"])
         for doc in (stored_op, stored_inst):
-            assert "s3cret" not in repr(doc) and "req-secret" not in repr(doc)
+            assert "s3cret!" not in repr(doc) and "req-secret!" not in repr(doc)
         assert "accessInfo" not in repr(domain.redact_response(public(stored_inst)))
         assert set(stored_inst["vimConnectionInfo"]) == {"a", "b", "c"}
 
@@ -316,7 +316,7 @@ async def test_instantiate_and_terminate_across_a_restart(mongo_uri: str, db_pre
         released = [p for a, _, p in vim.calls if a == "release"]
         assert len(released) == len(allocs)
         on_a = [p for p in released if p["vimConnectionInfo"]["vimId"] == "A"]
-        assert on_a and all(p["vimConnectionInfo"]["accessInfo"]["password"] == "s3cret" for p in on_a)
+        assert on_a and all(p["vimConnectionInfo"]["accessInfo"]["password"] == "s3cret!" for p in on_a)
         await lcm2.stop()
     finally:
         await store.client.drop_database(store.name)
