@@ -243,7 +243,10 @@ class DriftReconciler:
 
     # -- one VIM ----------------------------------------------------------------------------
     async def _driver(self, vim: dict[str, Any]) -> Any:
-        driver = self.adapter._driver(vim)  # the adapter's lookup (credentials resolved as for requests)
+        # The adapter's own lookup, credentials resolved as for a request (asked from the NFVO
+        # when the remembered VimConnectionInfo has none); `_driver` where there is no resolver.
+        lookup = getattr(self.adapter, "_driver_for", None) or self.adapter._driver
+        driver = lookup(vim)
         return await driver if inspect.isawaitable(driver) else driver
 
     async def reconcile(self, vim_id: str) -> dict[str, Any]:
