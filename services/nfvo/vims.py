@@ -89,10 +89,16 @@ class ConnectionPatch(BaseModel):
     extra: dict[str, Any] | None = None
 
 
+class SitePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1)
+    location: Location | None = None
+
+
 class VimModifications(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, min_length=1)
-    site: Site | None = None
+    site: SitePatch | None = None
     zones: list[Zone] | None = None
     capacityLimits: CapacityLimits | None = None
     vimConnectionInfo: ConnectionPatch | None = None
@@ -175,6 +181,8 @@ class VimRegistry:
             doc["name"] = m["name"]
         if "site" in m:
             site = _merge(doc.get("site"), m["site"]) if m["site"] is not None else None
+            if site and "name" not in site:
+                raise Problem(400, "invalid request body: site/name: Field required")
             if site:
                 doc["site"] = site
             else:
@@ -279,7 +287,7 @@ class VimRegistry:
         async def capacity(request: web.Request) -> web.Response:
             vim = await self.get(request.match_info["vimId"])
             try:
-                got = await self.capacity(vim)
+                got = await self.capacity(vim, timeout=10.0)
             except BusError as exc:
                 problem = getattr(exc, "problem", None) or {}
                 raise Problem(502, f"the VIM adapter could not read the capacity of VIM {vim['name']}: "

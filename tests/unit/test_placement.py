@@ -173,3 +173,11 @@ def test_from_vim_reads_the_registration():
                             "zones": [{"zoneId": "b"}, {"zoneId": "a"}]}, {"vcpus": 3})
     assert (c.location, c.zones, c.free) == ({"countryCode": "FR"}, ["a", "b"], {"vcpus": 3})
     assert Candidate.from_vim({"id": "i", "name": "n", "site": "lab"}).location == {}
+
+
+def test_log_lines_never_carry_credentials():
+    from magi.telemetry import redact_secrets
+
+    event = {"event": "x", "vim": {"vimType": "T", "accessInfo": {"password": "p"}}, "password": "p", "items": [{"token": "t"}]}
+    out = redact_secrets(None, "info", event)
+    assert "p" not in str(out["vim"]["accessInfo"]) and out["password"] == "***" and out["items"][0]["token"] == "***"
