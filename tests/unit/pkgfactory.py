@@ -77,8 +77,11 @@ def _cp(vdu: str, vl: str | None, order: int) -> dict[str, Any]:
 def vnfd_documents(vnfd_id: str = DEFAULT_VNFD_ID, *, provider: str = "MAGI",
                    product_name: str = "MAGI Test VNF", software_version: str = "1.0",
                    descriptor_version: str = "1.0", vnfm_info: Sequence[str] = ("MAGI",),
-                   flavour_id: str = "simple") -> dict[str, bytes]:
-    """The three VNFD templates (top, types, flavour) keyed by package path."""
+                   flavour_id: str = "simple", placement_policies: bool = False) -> dict[str, bytes]:
+    """The three VNFD templates (top, types, flavour) keyed by package path.
+
+    placement_policies adds an AntiAffinityRule (VDU1, nfvi_node), an AffinityRule (VDU1+VDU2, zone),
+    a SecurityGroupRule on VDU1's external CP and a SupportedVnfInterface."""
     ident = {"descriptor_id": vnfd_id, "provider": provider, "product_name": product_name,
              "software_version": software_version, "descriptor_version": descriptor_version}
     props: dict[str, Any] = {k: {"type": "string", "constraints": [{"valid_values": [v]}],
@@ -159,6 +162,20 @@ def vnfd_documents(vnfd_id: str = DEFAULT_VNFD_ID, *, provider: str = "MAGI",
                                       "instantiation_level_2": level(1)}},
             "targets": ["VDU2"]}},
     ]
+    if placement_policies:
+        policies += [
+            {"VDU1_anti_affinity": {"type": "tosca.policies.nfv.AntiAffinityRule",
+                                    "properties": {"scope": "nfvi_node"}, "targets": ["VDU1"]}},
+            {"VDUs_same_zone": {"type": "tosca.policies.nfv.AffinityRule",
+                                "properties": {"scope": "zone"}, "targets": ["VDU1", "VDU2"]}},
+            {"ssh_in": {"type": "tosca.policies.nfv.SecurityGroupRule", "properties": {
+                "description": "ssh", "direction": "ingress", "ether_type": "ipv4", "protocol": "tcp",
+                "port_range_min": 22, "port_range_max": 22}, "targets": ["VDU1_CP_EXT"]}},
+            {"indicators": {"type": "tosca.policies.nfv.SupportedVnfInterface", "properties": {
+                "interface_name": "vnf_indicator",
+                "details": {"uri_components": {"scheme": "https", "path": "/indicators"}}},
+                "targets": ["VDU1_CP_EXT"]}},
+        ]
     df = {"tosca_definitions_version": "tosca_simple_yaml_1_2",
           "description": "Simple deployment flavour",
           "imports": [*ETSI_IMPORTS, "magi_vnfd_types.yaml"],
@@ -222,11 +239,11 @@ def make_vnf_csar(vnfd_id: str = DEFAULT_VNFD_ID, *, with_manifest: bool = True,
                   provider: str = "MAGI", product_name: str = "MAGI Test VNF",
                   software_version: str = "1.0", descriptor_version: str = "1.0",
                   vnfm_info: Sequence[str] = ("MAGI",),
-                  extra_files: Mapping[str, bytes] | None = None) -> bytes:
+                  extra_files: Mapping[str, bytes] | None = None, placement_policies: bool = False) -> bytes:
     return zip_files(vnf_csar_files(
         vnfd_id, with_manifest=with_manifest, extra_files=extra_files, provider=provider,
         product_name=product_name, software_version=software_version,
-        descriptor_version=descriptor_version, vnfm_info=vnfm_info))
+        descriptor_version=descriptor_version, vnfm_info=vnfm_info, placement_policies=placement_policies))
 
 
 def make_nsd_yaml(nsd_id: str = DEFAULT_NSD_ID, vnfd_id: str = DEFAULT_VNFD_ID, *,

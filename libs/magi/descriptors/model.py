@@ -193,6 +193,25 @@ class AffinityRule(_Model):
     vdu_ids: list[str] = Field(default_factory=list)
 
 
+class SecurityGroupRule(_Model):
+    """SOL001 `tosca.policies.nfv.SecurityGroupRule` / SOL006 `security-group-rule`, with the CPs it guards."""
+    rule_id: str
+    description: str | None = None
+    direction: Literal["ingress", "egress"] = "ingress"
+    ether_type: Literal["ipv4", "ipv6"] = "ipv4"
+    protocol: str = "tcp"
+    port_range_min: int = 0
+    port_range_max: int = 65535
+    cpd_ids: list[str] = Field(default_factory=list)  # VduCp or VnfExtCp ids
+
+
+class SupportedVnfInterface(_Model):
+    """SOL001 `tosca.policies.nfv.SupportedVnfInterface`: where the VNF's indicator/configuration API is."""
+    interface_name: str  # vnf_indicator | vnf_configuration
+    cpd_ids: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class LcmOperation(_Model):
     interface: str = "Vnflcm"
     name: str  # e.g. instantiate_start
@@ -219,6 +238,8 @@ class DeploymentFlavour(_Model):
     instantiation_levels: list[InstantiationLevel] = Field(default_factory=list)
     default_instantiation_level_id: str | None = None
     affinity_rules: list[AffinityRule] = Field(default_factory=list)
+    security_group_rules: list[SecurityGroupRule] = Field(default_factory=list)
+    supported_interfaces: list[SupportedVnfInterface] = Field(default_factory=list)
 
     def vdu(self, vdu_id: str) -> Vdu:
         for vdu in self.vdus:

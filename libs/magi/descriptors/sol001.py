@@ -15,9 +15,10 @@ from ._yaml import load_yaml
 from .errors import Check, DescriptorError
 from .model import (AffinityRule, Artifact, Checksum, DeploymentFlavour, ExtCpd, IntCpdRef,
                     InstantiationLevel, LcmOperation, MonitoringParameter, NsDeploymentFlavour,
-                    Nsd, NsInstantiationLevel, NsVirtualLinkDesc, Sap, ScalingAspect, SwImage,
-                    Vdu, VduCpd, VirtualCompute, VirtualLinkDesc, VirtualStorage, Vnfd,
-                    VnfProfile, VnfVlConnectivity, as_str, to_gb, to_mb, to_seconds)
+                    Nsd, NsInstantiationLevel, NsVirtualLinkDesc, Sap, ScalingAspect,
+                    SecurityGroupRule, SupportedVnfInterface, SwImage, Vdu, VduCpd, VirtualCompute,
+                    VirtualLinkDesc, VirtualStorage, Vnfd, VnfProfile, VnfVlConnectivity, as_str,
+                    to_gb, to_mb, to_seconds)
 from .tosca import (ToscaSet, check_references, named_items, requirements, shape_errors,
                     substitution_property, substitution_requirements)
 from .tosca import integer as _int
@@ -324,6 +325,8 @@ def _vnf_flavour(ts: ToscaSet, file: str, tt: Mapping[str, Any], fid: str
     default_level: str | None = None
     initial: dict[str, int] = {}
     rules: list[AffinityRule] = []
+    sg_rules: list[SecurityGroupRule] = []
+    interfaces: list[SupportedVnfInterface] = []
     later: list[tuple[str, dict]] = []  # policies that refer to aspects/levels
     groups = tt.get("groups") or {}
 
@@ -332,6 +335,13 @@ def _vnf_flavour(ts: ToscaSet, file: str, tt: Mapping[str, Any], fid: str
         for t in targets:
             if kind.get(t) != "vdu":
                 raise err(f"policy {pname!r} targets {t!r}, which is not a VDU")
+        return targets
+
+    def cp_targets(pname: str, pol: Mapping[str, Any]) -> list[str]:
+        targets = [str(t) for t in pol.get("targets") or []]
+        for t in targets:
+            if kind.get(t) not in ("vducp", "extcp"):
+                raise err(f"policy {pname!r} targets {t!r}, which is not a VduCp or VnfExtCp")
         return targets
 
     for pname, pol in named_items(tt.get("policies")):
@@ -364,6 +374,19 @@ def _vnf_flavour(ts: ToscaSet, file: str, tt: Mapping[str, Any], fid: str
                 rule_id=pname, scope=as_str(props.get("scope")),
                 kind="anti-affinity" if ts.is_a(ptype, P + "AntiAffinityRule", "policy_types")
                 else "affinity", vdu_ids=[m for m in members if kind.get(m) == "vdu"]))
+        elif ts.is_a(ptype, P + "SecurityGroupRule", "policy_types"):
+            sg_rules.append(SecurityGroupRule(
+                rule_id=pname, description=as_str(props.get("description")),
+                direction=str(props.get("direction") or "ingress"),
+                ether_type=str(props.get("ether_type") or "ipv4"),
+                protocol=str(props.get("protocol") or "tcp"),
+                port_range_min=_int(props.get("port_range_min", 0), file, pname, 0),
+                port_range_max=_int(props.get("port_range_max", 65535), file, pname, 65535),
+                cpd_ids=cp_targets(pname, pol)))
+        elif ts.is_a(ptype, P + "SupportedVnfInterface", "policy_types"):
+            interfaces.append(SupportedVnfInterface(
+                interface_name=str(props.get("interface_name") or pname),
+                cpd_ids=cp_targets(pname, pol), details=dict(props.get("details") or {})))
         else:
             later.append((pname, pol))
     for pname, pol in later:
@@ -406,7 +429,7 @@ def _vnf_flavour(ts: ToscaSet, file: str, tt: Mapping[str, Any], fid: str
         virtual_links=[VirtualLinkDesc(**_vl(n, d)) for n, d in of("vl")],
         ext_cps=list(ext.values()), scaling_aspects=list(aspects.values()),
         instantiation_levels=list(levels.values()), default_instantiation_level_id=default_level,
-        affinity_rules=rules)
+        affinity_rules=rules, security_group_rules=sg_rules, supported_interfaces=interfaces)
     return flavour, ops, arts
 
 

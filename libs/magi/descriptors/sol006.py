@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import Check, DescriptorError
-from .model import (Checksum, DeploymentFlavour, ExtCpd, InstantiationLevel, IntCpdRef,
+from .model import (AffinityRule, Checksum, DeploymentFlavour, SecurityGroupRule, ExtCpd, InstantiationLevel, IntCpdRef,
                     MonitoringParameter, NsDeploymentFlavour, Nsd, NsInstantiationLevel,
                     NsVirtualLinkDesc, Sap, ScalingAspect, SwImage, Vdu, VduCpd,
                     VirtualCompute, VirtualLinkDesc, VirtualStorage, Vnfd, VnfProfile,
@@ -87,6 +87,19 @@ def parse_sol006_vnfd(doc: Any, file: str) -> Vnfd:
         return _vnfd(doc, file)
 
 
+def _affinity_groups(df: dict[str, Any], profiles: dict[str, Any]) -> list[AffinityRule]:
+    """SOL006 df `affinity-or-anti-affinity-group` + the vdu-profiles that name each group."""
+    rules = []
+    for g in df.get("affinity-or-anti-affinity-group") or []:
+        if not isinstance(g, dict) or "id" not in g:
+            continue
+        members = [k for k, p in profiles.items() if any(
+            str((m or {}).get("id")) == str(g["id"]) for m in (p or {}).get("affinity-or-anti-affinity-group") or [])]
+        rules.append(AffinityRule(rule_id=str(g["id"]), kind="anti-affinity" if g.get("type") == "anti-affinity" else "affinity",
+                                  scope=as_str(g.get("scope")), vdu_ids=members))
+    return rules
+
+
 def _vnfd(doc: Any, file: str) -> Vnfd:
     root = vnfd_root(doc)
     if root is None:
@@ -153,6 +166,19 @@ def _vnfd(doc: Any, file: str) -> Vnfd:
                 ic.get("cpd"))) if ic else None,
             int_virtual_link_id=as_str(e.get("int-virtual-link-desc")),
             layer_protocols=list(e.get("layer-protocol") or [])))
+    # security-group-rule is VNFD-wide; an ext-cpd names the rules that guard it
+    sg_targets: dict[str, list[str]] = {}
+    for e in root.get("ext-cpd") or []:
+        for rid in e.get("security-group-rule-id") or []:
+            sg_targets.setdefault(str(rid), []).append(str(e["id"]))
+    sg_rules = [SecurityGroupRule(
+        rule_id=str(r["id"]), description=as_str(r.get("description")),
+        direction=str(r.get("direction") or "ingress"), ether_type=str(r.get("ether-type") or "ipv4"),
+        protocol=str(r.get("protocol") or "tcp"),
+        port_range_min=_count(r.get("port-range-min"), 0, file, "security-group-rule"),
+        port_range_max=_count(r.get("port-range-max"), 65535, file, "security-group-rule"),
+        cpd_ids=sg_targets.get(str(r["id"]), []))
+        for r in root.get("security-group-rule") or [] if isinstance(r, dict)]
     flavours = []
     for fid, df in _by_id(root.get("df"), file, "df", Check.VNFD).items():
         profiles = _by_id(df.get("vdu-profile"), file, "vdu-profile", Check.VNFD) or {
@@ -190,7 +216,8 @@ def _vnfd(doc: Any, file: str) -> Vnfd:
             vdus=[vdu_model(k, vdus[k], p) for k, p in profiles.items()],
             virtual_links=[_vnf_vl(k, v, vl_profiles.get(k, {})) for k, v in vls.items()],
             ext_cps=ext_cps, scaling_aspects=aspects, instantiation_levels=levels,
-            default_instantiation_level_id=default))
+            default_instantiation_level_id=default, security_group_rules=sg_rules,
+            affinity_rules=_affinity_groups(df, profiles)))
     if not flavours:
         raise DescriptorError(Check.VNFD, "vnfd has no df (deployment flavour)", file=file)
     return Vnfd(vnfd_id=str(root["id"]), provider=as_str(root.get("provider")),
