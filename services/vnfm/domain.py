@@ -179,7 +179,7 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 def flavour_security_rules(flavour: Any) -> list[dict[str, Any]]:
     """The flavour's SOL001 SecurityGroupRule policies, as dicts of their properties plus `cpd_ids`
-    (the policy targets). The normalized model does not carry them yet: empty until it does."""
+    (the policy targets)."""
     return [_as_dict(r) for r in (getattr(flavour, "security_group_rules", None) or [])]
 
 
