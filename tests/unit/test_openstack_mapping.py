@@ -72,9 +72,9 @@ def test_default_cidr_avoids_taken_subnets() -> None:
 def test_sg_rules_from_sol001() -> None:
     rules = m.sg_rules([{"direction": "INGRESS", "protocol": "TCP", "portRangeMin": 22, "portRangeMax": 22},
                         {"direction": "EGRESS", "etherType": "IPV6", "protocol": "ICMP"}])
-    assert rules == [{"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 22,
+    assert rules == [{"direction": "ingress", "ether_type": "IPv4", "protocol": "tcp", "port_range_min": 22,
                       "port_range_max": 22},
-                     {"direction": "egress", "ethertype": "IPv6", "protocol": "icmp"}]
+                     {"direction": "egress", "ether_type": "IPv6", "protocol": "icmp"}]
 
 
 def test_inventory_rows_have_exactly_the_contract_keys() -> None:
@@ -112,3 +112,10 @@ def test_access_resolution_is_pure() -> None:
     merged = domain.with_access({"vimId": "v", "vimType": m.OPENSTACK},
                                 {"vimId": "v", "interfaceInfo": {"endpoint": "e"}, "accessInfo": {"username": "u"}})
     assert merged["accessInfo"] == {"username": "u"} and merged["interfaceInfo"] == {"endpoint": "e"}
+
+
+def test_infrastructure_networks_are_not_inventory() -> None:
+    assert m.infrastructure_network({"is_router_external": True, "tags": []})
+    assert m.infrastructure_network({"shared": True})
+    assert not m.infrastructure_network({"is_shared": True, "tags": ["magi.rid=r1"]})
+    assert not m.infrastructure_network({"name": "private", "tags": []})

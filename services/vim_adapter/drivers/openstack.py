@@ -335,10 +335,10 @@ class OpenStackDriver(VimDriver):
                 name=m.name(rid), description=f"MAGI VNFC {rid}", tags=tags))
             await self._tag_if_missing(sg, tags)
         have = await self.os.call("list security group rules", lambda c: [
-            (r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max, r.remote_ip_prefix)
+            (r.direction, r.ether_type, r.protocol, r.port_range_min, r.port_range_max, r.remote_ip_prefix)
             for r in c.network.security_group_rules(security_group_id=sg.id)])
         for rule in m.sg_rules(rules):
-            key = (rule["direction"], rule["ethertype"], rule.get("protocol"), rule.get("port_range_min"),
+            key = (rule["direction"], rule["ether_type"], rule.get("protocol"), rule.get("port_range_min"),
                    rule.get("port_range_max"), rule.get("remote_ip_prefix"))
             if key in have:
                 continue
@@ -437,7 +437,7 @@ class OpenStackDriver(VimDriver):
 
     async def _gone(self, what: str, find: Callable[[Any], Any]) -> None:
         await self.os.wait(f"{what} to be deleted", find, lambda r: r is None,
-                           lambda r: f"{what} went to ERROR while deleting" if getattr(r, "status", "") in ("ERROR", "error_deleting") else None)
+                           lambda r: f"{what} went to {r.status} while deleting" if getattr(r, "status", "") == "error_deleting" else None)
 
     # -- network ----------------------------------------------------------------------------
     async def allocate_network(self, req: NetworkAllocate) -> dict[str, Any]:
@@ -537,10 +537,14 @@ class OpenStackDriver(VimDriver):
             pid = c.current_project_id
             rows = [m.inventory_item("COMPUTE", _d(s)) for s in c.compute.servers(details=True)]
             rows += [m.inventory_item("STORAGE", _d(v)) for v in c.block_storage.volumes(details=True)]
-            rows += [m.inventory_item("VL", _d(n)) for n in c.network.networks(project_id=pid) if m.own_project(_d(n), pid)]
-            rows += [m.inventory_item("SUBNET", _d(s)) for s in c.network.subnets(project_id=pid) if m.own_project(_d(s), pid)]
+            nets = [_d(n) for n in c.network.networks(project_id=pid)]
+            infra = {n["id"] for n in nets if m.infrastructure_network(n)}  # external/shared: the cloud's, not ours
+            rows += [m.inventory_item("VL", n) for n in nets if m.own_project(n, pid) and n["id"] not in infra]
+            rows += [m.inventory_item("SUBNET", _d(s)) for s in c.network.subnets(project_id=pid)
+                     if m.own_project(_d(s), pid) and s.network_id not in infra]
             rows += [m.inventory_item("PORT", _d(p)) for p in c.network.ports(project_id=pid)
-                     if m.own_project(_d(p), pid) and not (p.device_owner or "").startswith("network:")]
+                     if m.own_project(_d(p), pid) and not (p.device_owner or "").startswith("network:")
+                     and (p.network_id not in infra or m.tag_values(p.tags).get(m.RID))]
             rows += [m.inventory_item("SECURITY_GROUP", _d(g)) for g in c.network.security_groups(project_id=pid)
                      if m.own_project(_d(g), pid) and g.name != "default"]
             rows += [m.inventory_item("SERVER_GROUP", _d(g)) for g in c.compute.server_groups()]

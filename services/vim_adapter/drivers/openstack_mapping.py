@@ -192,7 +192,7 @@ def sg_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rules or []:
         proto = SG_PROTOCOLS.get(str(r.get("protocol") or "TCP").upper(), str(r.get("protocol")).lower())
         rule: dict[str, Any] = {"direction": SG_DIRECTIONS.get(str(r.get("direction") or "INGRESS").upper(), "ingress"),
-                                "ethertype": SG_ETHERTYPES.get(str(r.get("etherType") or r.get("ether_type") or "IPV4").upper(), "IPv4")}
+                                "ether_type": SG_ETHERTYPES.get(str(r.get("etherType") or r.get("ether_type") or "IPV4").upper(), "IPv4")}
         if proto:
             rule["protocol"] = proto
         lo, hi = r.get("portRangeMin", r.get("port_range_min")), r.get("portRangeMax", r.get("port_range_max"))
@@ -245,6 +245,13 @@ def own_project(res: dict[str, Any], project_id: str | None) -> bool:
     """Only the project's own resources (shared/external networks of other projects are not ours)."""
     pid = res.get("project_id") or res.get("tenant_id")
     return project_id is None or pid is None or pid == project_id
+
+
+def infrastructure_network(net: dict[str, Any]) -> bool:
+    """An external or shared network MAGI did not create (e.g. "public"): left out of the inventory."""
+    ext = net.get("is_router_external") or net.get("router:external")
+    shared = net.get("is_shared") or net.get("shared")
+    return bool(ext or shared) and not tag_values(net.get("tags")).get(RID)
 
 
 def _n(v: Any) -> int | None:
