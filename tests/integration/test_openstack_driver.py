@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import pytest
 import structlog
 
@@ -77,12 +78,12 @@ class Lab:
 
 
 @contextlib.asynccontextmanager
-async def lab(uri: str, **settings: Any) -> AsyncIterator[Lab]:
+async def lab(uri: str, build_seconds: float = 0.05, **settings: Any) -> AsyncIterator[Lab]:
     broker = InMemoryBroker()
     s = MagiSettings(mongodb_uri=uri, amqp_url=None, db_prefix=f"t{uuid.uuid4().hex[:10]}", host="127.0.0.1",
                      request_timeout=30, **{"drift_interval_seconds": 0, "openstack_retries": 2,
                                             "openstack_timeout_seconds": 20, **settings})
-    async with FakeOpenStack(build_seconds=0.05) as cloud:
+    async with FakeOpenStack(build_seconds=build_seconds) as cloud:
         unit = vim_adapter.bootstrap.build(make_context("vim_adapter", s, [], broker))
         access_calls: list[str] = []
 
@@ -155,6 +156,7 @@ async def test_two_vdu_vnf_instantiate_and_terminate(_mongo_uri: str) -> None:
         groups = [g for g in cloud.server_groups.values() if g["name"] == f"magi-{L.vnf}-spread"]
         assert len(groups) == 1 and groups[0]["policies" if "policies" in groups[0] else "policy"] in (["anti-affinity"], "anti-affinity")
         assert len(groups[0]["members"]) == 2
+        assert servers[0]["hostId"] != servers[1]["hostId"]  # anti-affinity honoured
         sgs = [g for g in cloud.security_groups.values() if g["name"].startswith("magi-")]
         assert len(sgs) == 2
         vol = next(v for v in cloud.volumes.values() if v["name"] == f"magi-{reqs['storage']['resourceId']}")
@@ -338,4 +340,84 @@ async def test_time_per_vdu_openstack_vs_simulated(_mongo_uri: str) -> None:
         print(f"\nper-VDU compute.allocate: simulated {per['simulated'] * 1000:.1f} ms, "
               f"openstack (fake cloud, build {L.cloud_build if hasattr(L, 'cloud_build') else 0.05}s) "
               f"{per['openstack'] * 1000:.1f} ms, ratio {ratio:.1f}x, OpenStack adds {(per['openstack'] - per['simulated']) * 1000:.1f} ms/VDU")
+        assert L.magi_count() == {}
+
+
+async def test_flavor_choice_hint_creation_and_no_fit(_mongo_uri: str) -> None:
+    async with lab(_mongo_uri) as L:
+        base = {"vimConnectionInfo": L.vim(), "vnfInstanceId": L.vnf, "vduId": "v", "swImage": {"name": IMAGE}}
+        rid = f"f-{uuid.uuid4().hex[:8]}"
+        got = await L.request("compute.allocate", {**base, "resourceId": rid,
+                                                   "virtualCompute": {"numVirtualCpu": 2, "virtualMemSizeMb": 3000}})
+        assert L.cloud.servers[got["vimResourceId"]]["flavor"]["original_name"] == "m1.medium"
+        hinted = f"h-{uuid.uuid4().hex[:8]}"
+        got = await L.request("compute.allocate", {**base, "resourceId": hinted,
+                                                   "virtualCompute": {"numVirtualCpu": 1, "flavorHint": "m1.large"}})
+        assert L.cloud.servers[got["vimResourceId"]]["flavor"]["original_name"] == "m1.large"
+        huge = {"numVirtualCpu": 3, "virtualMemSizeMb": 1024, "localDiskSizeGb": 200}
+        with pytest.raises(RemoteError) as exc:
+            await L.request("compute.allocate", {**base, "resourceId": f"n-{uuid.uuid4().hex[:8]}", "virtualCompute": huge})
+        assert exc.value.problem["status"] == 422 and "no flavor fits" in exc.value.problem["detail"]
+        made = f"m-{uuid.uuid4().hex[:8]}"
+        vim = {**L.vim(), "extra": {"createFlavors": True}}
+        got = await L.request("compute.allocate", {**base, "vimConnectionInfo": vim, "resourceId": made, "virtualCompute": huge})
+        assert L.cloud.servers[got["vimResourceId"]]["flavor"]["original_name"] == "magi-3-1024-200"
+        for r in (rid, hinted, made):
+            await L.request("compute.release", {"vimConnectionInfo": L.vim(), "resourceId": r})
+        assert L.magi_count() in ({}, {"flavors": 1}), L.magi_count()  # MAGI's flavor stays, shared
+
+
+async def test_image_by_checksum_or_uploaded_from_url(_mongo_uri: str) -> None:
+    payload = b"not really a qcow2 image" * 100
+    import hashlib
+    app = aiohttp.web.Application()
+
+    async def serve(_: Any) -> aiohttp.web.Response:
+        return aiohttp.web.Response(body=payload)
+    app.router.add_get("/img.qcow2", serve)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/img.qcow2"
+    try:
+        async with lab(_mongo_uri) as L:
+            base = {"vimConnectionInfo": L.vim(), "vnfInstanceId": L.vnf, "vduId": "v",
+                    "virtualCompute": {"numVirtualCpu": 1, "virtualMemSizeMb": 512}}
+            wrong = {"name": IMAGE, "checksum": {"algorithm": "sha-512", "hash": "00" * 64}}
+            with pytest.raises(RemoteError) as exc:
+                await L.request("compute.allocate", {**base, "resourceId": f"i-{uuid.uuid4().hex[:8]}", "swImage": wrong})
+            assert exc.value.problem["status"] == 422 and IMAGE in exc.value.problem["detail"]
+            sw = {"name": "vnf-image-1", "imageUrl": url, "diskFormat": "qcow2",
+                  "checksum": {"algorithm": "sha-512", "hash": hashlib.sha512(payload).hexdigest()}}
+            rid = f"u-{uuid.uuid4().hex[:8]}"
+            got = await L.request("compute.allocate", {**base, "resourceId": rid, "swImage": sw})
+            imgs = [i for i in L.cloud.images.values() if i["name"] == "vnf-image-1"]
+            assert len(imgs) == 1 and "MAGI" in imgs[0]["tags"]
+            assert L.cloud.servers[got["vimResourceId"]]["image"]["id"] == imgs[0]["id"]
+            rid2 = f"u-{uuid.uuid4().hex[:8]}"  # the second VNFC finds the uploaded image
+            await L.request("compute.allocate", {**base, "resourceId": rid2, "swImage": sw})
+            assert len([i for i in L.cloud.images.values() if i["name"] == "vnf-image-1"]) == 1
+            for r in (rid, rid2):
+                await L.request("compute.release", {"vimConnectionInfo": L.vim(), "resourceId": r})
+            assert L.magi_count() in ({}, {"images": 1}), L.magi_count()  # the uploaded image stays for reuse
+    finally:
+        await runner.cleanup()
+
+
+async def test_wait_for_active_times_out_as_a_transient_error(_mongo_uri: str) -> None:
+    async with lab(_mongo_uri, build_seconds=5, openstack_timeout_seconds=0.5) as L:
+        req = {"vimConnectionInfo": L.vim(), "vnfInstanceId": L.vnf, "vduId": "v", "resourceId": f"t-{uuid.uuid4().hex[:8]}",
+               "virtualCompute": {"numVirtualCpu": 1, "virtualMemSizeMb": 512}, "swImage": {"name": IMAGE}}
+        t0 = time.perf_counter()
+        with pytest.raises(OpenStackTransient, match="ACTIVE"):
+            await L.handle("compute.allocate", req)
+        assert time.perf_counter() - t0 < 3
+        assert sum(1 for s in L.cloud.servers.values() if s["name"] == f"magi-{req['resourceId']}") == 1
+        for _ in range(40):  # the bus would redeliver the release until the slow delete is done
+            try:
+                await L.handle("compute.release", {"vimConnectionInfo": L.vim(), "resourceId": req["resourceId"]})
+                break
+            except OpenStackTransient:
+                pass
         assert L.magi_count() == {}
