@@ -1,6 +1,8 @@
 """The OpenStack driver's pure half: names, tags, flavors, config, inventory rows, capacity."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from magi.bus.base import PermanentError
@@ -119,3 +121,59 @@ def test_infrastructure_networks_are_not_inventory() -> None:
     assert m.infrastructure_network({"shared": True})
     assert not m.infrastructure_network({"is_shared": True, "tags": ["magi.rid=r1"]})
     assert not m.infrastructure_network({"name": "private", "tags": []})
+
+
+# -- the driver's call wrapper (no cloud: the connection is a stand-in object) ---------------
+async def test_calls_are_bounded_retried_and_classified() -> None:
+    import asyncio
+    import threading
+    import time
+    import warnings
+
+    from openstack import exceptions as osx
+
+    from vim_adapter.drivers.openstack import OpenStackClient, OpenStackConfig, OpenStackTransient
+
+    client = OpenStackClient({"vimId": "v1"}, OpenStackConfig(concurrency=2, retries=2, backoff=0.001))
+    client._conn = object()
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+
+    def slow(_: object) -> int:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.02)
+        with lock:
+            state["now"] -= 1
+        return 1
+
+    assert sum(await asyncio.gather(*(client.call("slow", slow) for _ in range(8)))) == 8
+    assert state["max"] == 2  # openstack_concurrency calls in flight per VIM
+
+    def http(status: int, text: str) -> osx.HttpException:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return osx.HttpException(message=text, http_status=status, details=text)
+
+    answers = [http(503, "busy"), http(409, "conflict"), "ok"]
+
+    def flaky(_: object) -> str:
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+    assert await client.call("flaky", flaky) == "ok"
+
+    def always(status: int, text: str) -> Any:
+        def fn(_: object) -> None:
+            raise http(status, text)
+        return fn
+    with pytest.raises(OpenStackTransient, match="after 3 attempts"):
+        await client.call("down", always(500, "boom"))
+    with pytest.raises(PermanentError) as exc:
+        await client.call("get", always(404, "Network x could not be found"))
+    assert exc.value.status == 404 and "could not be found" in exc.value.detail
+    with pytest.raises(PermanentError) as exc:
+        await client.call("create server", always(403, "Quota exceeded for cores"))
+    assert exc.value.status == 403 and exc.value.detail.startswith("insufficient capacity on VIM v1")
+    client.close()
