@@ -184,15 +184,18 @@ async def test_failed_vim_step_goes_failed_temp_then_rollback(suite):
     s = suite
     vnfd_id = str(uuid.uuid4())
     await s.onboard(vnfd_id, str(uuid.uuid4()))
-    _, vim, _ = await s.req("POST", f"{s.nfvo}/magi/v1/vims", json={"name": "tiny", "vimConnectionInfo": {
-        "vimType": "MAGI.SIMULATED", "extra": {"vcpus": 1, "memoryMb": 512, "storageGb": 1}}}, expect=201)
+    # the grant passes; the VIM refuses VDU2's server after the network and VDU1 exist
+    _, vim, _ = await s.req("POST", f"{s.nfvo}/magi/v1/vims", json={"name": "flaky", "vimConnectionInfo": {
+        "vimType": "MAGI.SIMULATED", "extra": {"failOn": ["VDU2"]}}}, expect=201)
     _, inst, _ = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances", json={"vnfdId": vnfd_id}, expect=201)
     _, _, h = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}/instantiate",
                           json={"flavourId": "simple", "additionalParams": {"vimId": vim["id"]}}, expect=202)
     op = await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP"})
     assert op["operationState"] == "FAILED_TEMP"
-    assert "step" in op["error"]["detail"] and "capacity" in op["error"]["detail"]
+    assert "step" in op["error"]["detail"] and "injected failure" in op["error"]["detail"]
     schemas().validate(op, "VnfLcmOpOcc", api=LCM)
+    _, res, _ = await s.req("GET", f"{s.vim}/magi/v1/vim_resources?vimId={vim['id']}", expect=200)
+    assert res, "the resources made before the failure are there until rollback"
     # busy: another operation on the instance is a 409 while the op occ is FAILED_TEMP
     await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}/instantiate", json={"flavourId": "simple"}, expect=409)
     await s.req("POST", f"{op['_links']['self']['href']}/rollback", expect=202)
@@ -202,6 +205,26 @@ async def test_failed_vim_step_goes_failed_temp_then_rollback(suite):
     assert res == []  # rollback removed exactly what was created
     await s.req("POST", f"{op['_links']['self']['href']}/retry", expect=409)
     await s.req("DELETE", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}", expect=204)
+
+
+async def test_grant_refused_for_capacity_rolls_back_with_the_reason(suite):
+    s = suite
+    vnfd_id = str(uuid.uuid4())
+    await s.onboard(vnfd_id, str(uuid.uuid4()))
+    _, vim, _ = await s.req("POST", f"{s.nfvo}/magi/v1/vims", json={"name": "tiny", "vimConnectionInfo": {
+        "vimType": "MAGI.SIMULATED", "extra": {"vcpus": 1, "memoryMb": 512, "storageGb": 1}}}, expect=201)
+    _, inst, _ = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances", json={"vnfdId": vnfd_id}, expect=201)
+    _, _, h = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}/instantiate",
+                          json={"flavourId": "simple", "additionalParams": {"vimId": vim["id"]}}, expect=202)
+    # SOL003: a rejected grant takes the op occ from STARTING straight to ROLLED_BACK; nothing was made
+    op = await s.wait_op(h["Location"], {"COMPLETED", "FAILED_TEMP", "ROLLED_BACK", "FAILED"})
+    assert op["operationState"] == "ROLLED_BACK", op
+    assert "capacity" in op["error"]["detail"] and "tiny" in op["error"]["detail"], op["error"]
+    schemas().validate(op, "VnfLcmOpOcc", api=LCM)
+    _, res, _ = await s.req("GET", f"{s.vim}/magi/v1/vim_resources?vimId={vim['id']}", expect=200)
+    assert res == []
+    _, got, _ = await s.req("GET", f"{s.vnfm}/vnflcm/v2/vnf_instances/{inst['id']}", expect=200)
+    assert got["instantiationState"] == "NOT_INSTANTIATED"
 
 
 async def test_package_left_processing_by_a_crash_is_onboarded_on_restart(mongo_uri, db_prefix):
