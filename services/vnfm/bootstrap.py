@@ -33,7 +33,7 @@ def build(ctx: ServiceContext) -> ServiceUnit:
     s = ctx.settings
     nfvo = HttpNfvo(s.external_nfvo_url, token=s.external_nfvo_token) if s.external_nfvo_url else BusNfvo(ctx.bus)
     lcm = VnfLcm(ctx.store, nfvo, VimClient(ctx.bus), base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds,
-                 secrets=SecretBox.from_settings(s))
+                 secrets=SecretBox.from_settings(s), nfvo_url=s.external_nfvo_url or s.url("nfvo"))
     notifier = SubscriptionManager(ctx.store, vnflcm_kind(), base_url=ctx.public_url,
                                    retry_max=s.notification_retry_max, backoff=s.notification_backoff)
     api.add_routes(ctx.app, lcm)

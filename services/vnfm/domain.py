@@ -124,6 +124,19 @@ def plan_instantiation(vnfd: Any, flavour_id: str, level_id: str | None, op_id: 
     return plan
 
 
+def add_image_urls(plan: list[PlannedResource], nfvo_url: str | None, vnf_pkg_id: str | None) -> None:
+    """swImage.imageUrl: the SOL003 artifact URL of an image the package carries, so a VIM that lacks
+    the image can upload it; images named only (no file in the package) stay without one."""
+    if not nfvo_url or not vnf_pkg_id:
+        return
+    for p in plan:
+        image = p.details.get("swImage") if p.type == "COMPUTE" else None
+        if image and image.get("file") and "://" not in image["file"]:
+            image["imageUrl"] = f"{nfvo_url.rstrip('/')}/vnfpkgm/v2/vnf_packages/{vnf_pkg_id}/artifacts/{image['file']}"
+        elif image and image.get("file"):
+            image["imageUrl"] = image["file"]  # the VNFD names an external image URL
+
+
 # -- placement, security and connectivity from the VNFD -----------------------------------------
 # SOL001 AffinityRule/AntiAffinityRule `scope` -> SOL003 PlacementConstraint `scope`.
 SCOPES = {"nfvi_node": "NFVI_NODE", "zone": "ZONE", "zone_group": "ZONE_GROUP", "nfvi_pop": "NFVI_POP"}

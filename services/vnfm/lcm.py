@@ -36,13 +36,14 @@ KIND = {"COMPUTE": "compute", "VL": "network", "STORAGE": "storage"}
 
 class VnfLcm:
     def __init__(self, store: MongoStore, nfvo: NfvoPort, vim: VimClient, *, base_url: str, source: str = "vnfm",
-                 lease_seconds: float = 30.0, secrets: SecretBox | None = None):
+                 lease_seconds: float = 30.0, secrets: SecretBox | None = None, nfvo_url: str | None = None):
         # VIM accessInfo is stored only sealed (op `_work`, resource `vim` copies) and opened right
         # before a bus payload is built. Without a configured box (tests) the key lives in this process.
         self.box = secrets or SecretBox(base64.urlsafe_b64encode(os.urandom(32)).decode())
         self.instances: Repository = store.repository("vnf_instances", [[("vnfdId", 1)]])
         self.op_occs: Repository = store.repository("vnf_lcm_op_occs", [[("vnfInstanceId", 1)], [("operationState", 1)]])
         self.nfvo, self.vim, self.base, self.source = nfvo, vim, base_url, source
+        self.nfvo_url = nfvo_url  # where a VIM fetches a package's image artifact (SOL003 vnfpkgm)
         self.runner = OpOccRunner(self.op_occs, START_STATES, self._drive, name="vnf-op", lease_seconds=lease_seconds)
 
     # -- use cases -------------------------------------------------------------------------
@@ -226,6 +227,7 @@ class VnfLcm:
         params = op["operationParams"]
         if op["operation"] == "INSTANTIATE":
             plan = domain.plan_instantiation(vnfd, params["flavourId"], params.get("instantiationLevelId"), op["id"])
+            domain.add_image_urls(plan, self.nfvo_url, inst.get("vnfPkgId"))
             op["_work"]["plan"] = [p.__dict__ for p in plan]
             req = domain.grant_request(inst, op, self.base, add=[p.as_definition(inst["vnfdId"]) for p in plan],
                                        flavour_id=params["flavourId"], level_id=params.get("instantiationLevelId"),

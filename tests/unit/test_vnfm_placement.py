@@ -321,3 +321,17 @@ async def test_instantiate_and_terminate_across_a_restart(mongo_uri: str, db_pre
     finally:
         await store.client.drop_database(store.name)
         await store.close()
+
+
+def test_add_image_urls():
+    from vnfm.domain import PlannedResource, add_image_urls
+    plan = [PlannedResource("c1", "COMPUTE", "VDU1", "VDU1", {"swImage": {"name": "img", "file": "Files/images/img.qcow2"}}),
+            PlannedResource("c2", "COMPUTE", "VDU2", "VDU2", {"swImage": {"name": "byname"}}),
+            PlannedResource("c3", "COMPUTE", "VDU3", "VDU3", {"swImage": {"name": "ext", "file": "https://images.example/x.img"}}),
+            PlannedResource("v1", "VL", "vl", None, {"cidr": None})]
+    add_image_urls(plan, "http://nfvo:8081/", "pkg-1")
+    assert plan[0].details["swImage"]["imageUrl"] == "http://nfvo:8081/vnfpkgm/v2/vnf_packages/pkg-1/artifacts/Files/images/img.qcow2"
+    assert "imageUrl" not in plan[1].details["swImage"]
+    assert plan[2].details["swImage"]["imageUrl"] == "https://images.example/x.img"
+    add_image_urls(plan[1:2], None, "pkg-1")  # no NFVO URL known: nothing to add
+    assert "imageUrl" not in plan[1].details["swImage"]
