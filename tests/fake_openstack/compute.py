@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from . import state as S
-from .state import ApiError, State, jresp, match_tags, new_id, now_iso
+from .state import MV, ApiError, State, jresp, match_tags, new_id, now_iso
 
 MAX_VERSION = "2.96"
 HOSTS = ("compute-1", "compute-2", "compute-3", "compute-4")
@@ -113,6 +113,11 @@ class Compute:
                     addrs.setdefault(net["name"], []).append({
                         "version": 6 if ":" in ip["ip_address"] else 4, "addr": ip["ip_address"],
                         "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
+                for fip in self.st.res["floatingips"].values():
+                    if fip["port_id"] == port["id"]:
+                        addrs.setdefault(net["name"], []).append({
+                            "version": 4, "addr": fip["floating_ip_address"], "OS-EXT-IPS:type": "floating",
+                            "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
         srv["addresses"] = addrs
         srv["os-extended-volumes:volumes_attached"] = [
             {"id": v["id"], "delete_on_termination": bool(a.get("_delete_on_termination"))}
@@ -138,7 +143,7 @@ class Compute:
 
     async def list_servers(self, req):
         q = req.query
-        mv = req["mv"]
+        mv = req[MV]
         servers = list(reversed(self.st.res["servers"].values()))  # newest first, as Nova sorts
         if "name" in q:
             rx = re.compile(q["name"])
@@ -173,7 +178,7 @@ class Compute:
         return jresp(body)
 
     async def show_server(self, req):
-        return jresp({"server": self.render(self._server(req.match_info["id"]), req["mv"])})
+        return jresp({"server": self.render(self._server(req.match_info["id"]), req[MV])})
 
     # --- servers: create -------------------------------------------------
     def _flavor(self, ref: str) -> dict:
@@ -249,7 +254,7 @@ class Compute:
             if group is None:
                 raise ApiError(400, f"Invalid server group {hints['group']}")
         # validate the requested networks before anything is allocated
-        nets = sv.get("networks", "auto" if req["mv"] < (2, 37) else None)
+        nets = sv.get("networks", "auto" if req[MV] < (2, 37) else None)
         if nets is None:
             raise ApiError(400, "Invalid input for field/attribute server. Value: 'networks' is a required property")
         requested: list[tuple[str, Any]] = []
@@ -311,7 +316,8 @@ class Compute:
             "trusted_image_certificates": None, "server_groups": [group["id"]] if group else [],
             "OS-EXT-SRV-ATTR:user_data": sv.get("user_data"),
             "OS-EXT-SRV-ATTR:hostname": re.sub(r"[^a-z0-9-]", "-", name.lower()),
-            "_flavor_id": fl["id"], "_host": None, "_nova_ports": [],
+            # the scheduler claims the host now, so back-to-back boots see each other
+            "_flavor_id": fl["id"], "_host": host if not fault else None, "_nova_ports": [],
         }
         st.add("servers", srv)
         if group:
@@ -337,6 +343,7 @@ class Compute:
             if sid not in st.res["servers"] or srv["OS-EXT-STS:task_state"] == "deleting":
                 return
             if fault:
+                srv["_host"] = None
                 srv.update({"status": "ERROR", "OS-EXT-STS:vm_state": "error", "OS-EXT-STS:task_state": None,
                             "fault": {"message": fault, "code": 500, "created": now_iso(),
                                       **({"details": "Traceback (most recent call last): ..."} if fault == NO_HOST else {})},
@@ -392,7 +399,7 @@ class Compute:
             if k in body:
                 srv[k] = body[k]
         srv["updated"] = now_iso()
-        return jresp({"server": self.render(srv, req["mv"])})
+        return jresp({"server": self.render(srv, req[MV])})
 
     async def action(self, req):
         srv = self._server(req.match_info["id"])
@@ -596,7 +603,7 @@ class Compute:
         return out
 
     async def list_keypairs(self, req):
-        return jresp({"keypairs": [{"keypair": {k: v for k, v in self._kp(kp, req["mv"]).items()
+        return jresp({"keypairs": [{"keypair": {k: v for k, v in self._kp(kp, req[MV]).items()
                                                 if k in ("name", "public_key", "fingerprint", "type")}}
                                    for kp in self.st.res["keypairs"].values()]})
 
@@ -604,7 +611,7 @@ class Compute:
         kp = self.st.res["keypairs"].get(req.match_info["name"])
         if kp is None:
             raise ApiError(404, f"Keypair {req.match_info['name']} not found for user {S.USER_ID}")
-        return jresp({"keypair": self._kp(kp, req["mv"])})
+        return jresp({"keypair": self._kp(kp, req[MV])})
 
     async def create_keypair(self, req):
         body = (await req.json()).get("keypair") or {}
@@ -616,7 +623,7 @@ class Compute:
         pub = body.get("public_key")
         private = None
         if not pub:
-            if req["mv"] >= (2, 92):
+            if req[MV] >= (2, 92):
                 raise ApiError(400, "Invalid input for field/attribute keypair. Value: 'public_key' is a required property")
             private = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n"
             pub = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{hashlib.sha1(name.encode()).hexdigest()} Generated-by-Nova"
@@ -625,15 +632,15 @@ class Compute:
               "user_id": S.USER_ID, "created_at": now_iso(), "deleted": False, "deleted_at": None,
               "updated_at": None, "id": len(self.st.res["keypairs"]) + 1}
         self.st.add("keypairs", kp, key="name")
-        out = self._kp(kp, req["mv"])
+        out = self._kp(kp, req[MV])
         if private:
             out["private_key"] = private
-        return jresp({"keypair": out}, 201 if req["mv"] >= (2, 2) else 200)
+        return jresp({"keypair": out}, 201 if req[MV] >= (2, 2) else 200)
 
     async def delete_keypair(self, req):
         if self.st.remove("keypairs", req.match_info["name"]) is None:
             raise ApiError(404, f"Keypair {req.match_info['name']} not found for user {S.USER_ID}")
-        return jresp(None, 202 if req["mv"] < (2, 2) else 204)
+        return jresp(None, 202 if req[MV] < (2, 2) else 204)
 
     # --- server groups ---------------------------------------------------
     def _sg(self, g: dict, mv) -> dict:
@@ -646,13 +653,13 @@ class Compute:
         return out
 
     async def list_groups(self, req):
-        return jresp({"server_groups": [self._sg(g, req["mv"]) for g in self.st.res["server_groups"].values()]})
+        return jresp({"server_groups": [self._sg(g, req[MV]) for g in self.st.res["server_groups"].values()]})
 
     async def show_group(self, req):
         g = self.st.res["server_groups"].get(req.match_info["id"])
         if g is None:
             raise ApiError(404, f"Instance group {req.match_info['id']} could not be found.")
-        return jresp({"server_group": self._sg(g, req["mv"])})
+        return jresp({"server_group": self._sg(g, req[MV])})
 
     async def create_group(self, req):
         body = (await req.json()).get("server_group") or {}
@@ -669,7 +676,7 @@ class Compute:
             raise ApiError(403, "Quota exceeded, too many server groups.")
         g = {"id": new_id(), "name": body["name"], "policy": policy, "rules": rules, "members": []}
         self.st.add("server_groups", g)
-        return jresp({"server_group": self._sg(g, req["mv"])})
+        return jresp({"server_group": self._sg(g, req[MV])})
 
     async def delete_group(self, req):
         if self.st.remove("server_groups", req.match_info["id"]) is None:
@@ -687,10 +694,11 @@ class Compute:
 
     async def limits(self, req):
         q, u = self.st.quota, self.st.compute_usage()
-        return jresp({"limits": {"rate": [], "absolute": {
+        old = {"maxPersonality": 5, "maxPersonalitySize": 10240} if req[MV] < (2, 57) else {}
+        return jresp({"limits": {"rate": [], "absolute": {**old,
             "maxTotalCores": q["cores"], "maxTotalRAMSize": q["ram"], "maxTotalInstances": q["instances"],
             "totalCoresUsed": u["cores"], "totalRAMUsed": u["ram"], "totalInstancesUsed": u["instances"],
-            "maxServerMeta": 128, "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
+            "maxServerMeta": 128, "maxImageMeta": 128,
             "maxTotalKeypairs": q["key_pairs"], "maxServerGroups": q["server_groups"],
             "maxServerGroupMembers": q["server_group_members"],
             "totalServerGroupsUsed": len(self.st.res["server_groups"]),

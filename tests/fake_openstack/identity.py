@@ -52,7 +52,26 @@ class Identity:
             web.get(p + "/v3", self.version), web.get(p + "/v3/", self.version),
             web.post(p + "/v3/auth/tokens", self.issue),
             web.get(p + "/v3/auth/tokens", self.validate),
+            web.get(p + "/v3/projects", self.projects), web.get(p + "/v3/projects/{id}", self.project),
+            web.get(p + "/v3/auth/projects", self.projects),
         ]
+
+    def _project(self) -> dict:
+        return {"id": S.PROJECT_ID, "name": S.PROJECT_NAME, "domain_id": S.DOMAIN_ID, "enabled": True,
+                "is_domain": False, "parent_id": S.DOMAIN_ID, "description": "", "tags": [], "options": {},
+                "links": {"self": f"{self.st.base_url}/identity/v3/projects/{S.PROJECT_ID}"}}
+
+    async def projects(self, req):
+        items = [self._project()]
+        for key in ("name", "id", "domain_id"):
+            if key in req.query:
+                items = [p for p in items if p[key] == req.query[key]]
+        return jresp({"projects": items, "links": {"self": str(req.url), "next": None, "previous": None}})
+
+    async def project(self, req):
+        if req.match_info["id"] not in (S.PROJECT_ID, S.PROJECT_NAME):
+            raise ApiError(404, f"Could not find project: {req.match_info['id']}.")
+        return jresp({"project": self._project()})
 
     async def versions(self, req):
         return jresp({"versions": {"values": [_version(self.st.base_url)]}}, 300)

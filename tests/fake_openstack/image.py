@@ -22,6 +22,7 @@ class Image:
     def __init__(self, st: State):
         self.st = st
         self.data: dict[str, bytes] = {}
+        self.staged: dict[str, bytes] = {}
         img = self._new({"name": "cirros-0.5.2-x86_64-disk", "disk_format": "qcow2", "container_format": "bare",
                          "visibility": "public"}, counted=False)
         self._store(img, SEED_BYTES)
@@ -35,6 +36,7 @@ class Image:
             web.get(p + "/images/{id}", self.show), web.patch(p + "/images/{id}", self.patch),
             web.delete(p + "/images/{id}", self.delete),
             web.put(p + "/images/{id}/file", self.upload), web.get(p + "/images/{id}/file", self.download),
+            web.put(p + "/images/{id}/stage", self.stage), web.post(p + "/images/{id}/import", self.import_),
             web.put(p + "/images/{id}/tags/{tag}", self.add_tag),
             web.delete(p + "/images/{id}/tags/{tag}", self.del_tag),
             web.get(p + "/schemas/image", self.schema), web.get(p + "/info/import", self.import_info),
@@ -107,7 +109,9 @@ class Image:
             if b.get(fmt_key) not in allowed:
                 raise ApiError(400, f"Invalid value '{b.get(fmt_key)}' for {fmt_key}")
         img = self._new(b)
-        return jresp(img, 201, headers={"Location": f"{self.st.base_url}/image/v2/images/{img['id']}"})
+        # the sdk learns the interoperable import methods from this header
+        return jresp(img, 201, headers={"Location": f"{self.st.base_url}/image/v2/images/{img['id']}",
+                                        "OpenStack-image-import-methods": "glance-direct,web-download"})
 
     async def patch(self, req):
         img = self._img(req.match_info["id"])
@@ -142,6 +146,29 @@ class Image:
             raise ApiError(400, "Properties disk_format, container_format must be set prior to saving data.")
         self._store(img, await req.read())
         return jresp(None, 204)
+
+    async def stage(self, req):
+        img = self._img(req.match_info["id"])
+        if img["status"] != "queued":
+            raise ApiError(409, f"Image {img['id']} is not in queued state")
+        self.staged[img["id"]] = await req.read()
+        img["status"] = "uploading"
+        return jresp(None, 204)
+
+    async def import_(self, req):
+        img = self._img(req.match_info["id"])
+        method = ((await req.json()).get("method") or {}).get("name")
+        if method == "glance-direct":
+            if img["status"] != "uploading" or img["id"] not in self.staged:
+                raise ApiError(409, "Image needs to be staged before 'glance-direct' method can be used")
+            data = self.staged.pop(img["id"])
+        elif method == "web-download":
+            data = f"downloaded from {(await req.json())['method'].get('uri')}".encode()
+        else:
+            raise ApiError(400, f"Import method {method} is not supported")
+        img["status"] = "importing"
+        self.st.later(lambda: self._store(img, data) if img["id"] in self.st.res["images"] else None)
+        return jresp(None, 202)
 
     async def download(self, req):
         img = self._img(req.match_info["id"])

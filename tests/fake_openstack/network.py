@@ -20,9 +20,11 @@ EXTENSIONS = ("standard-attr-tag", "standard-attr-description", "standard-attr-t
 # collection path -> (state kind, singular key)
 COLLECTIONS = {"networks": ("networks", "network"), "subnets": ("subnets", "subnet"),
                "ports": ("ports", "port"), "security-groups": ("security_groups", "security_group"),
-               "security-group-rules": ("security_group_rules", "security_group_rule")}
+               "security-group-rules": ("security_group_rules", "security_group_rule"),
+               "floatingips": ("floatingips", "floatingip")}
 QUOTA_KEY = {"networks": "network", "subnets": "subnet", "ports": "port",
-             "security_groups": "security_group", "security_group_rules": "security_group_rule"}
+             "security_groups": "security_group", "security_group_rules": "security_group_rule",
+             "floatingips": "floatingip"}
 
 
 def _std(desc: str = "", tags=None) -> dict:
@@ -48,7 +50,7 @@ class Network:
         p = self.prefix
         r = [web.get("/network", self.versions), web.get("/network/", self.versions),
              web.get(p, self.version), web.get(p + "/", self.version),
-             web.get(p + "/extensions", self.extensions),
+             web.get(p + "/extensions", self.extensions), web.get(p + "/extensions/{alias}", self.extension),
              web.get(p + "/quotas/{project}", self.quotas),
              web.get(p + "/quotas/{project}/details", self.quota_details)]
         for coll in COLLECTIONS:
@@ -75,9 +77,16 @@ class Network:
         return jresp({"extensions": [{"alias": a, "name": a, "description": a, "updated": "2017-01-01T00:00:00-00:00",
                                       "links": []} for a in EXTENSIONS]})
 
+    async def extension(self, req):
+        alias = req.match_info["alias"]
+        if alias not in EXTENSIONS:
+            raise ApiError(404, f"Extension {alias} not supported.")
+        return jresp({"extension": {"alias": alias, "name": alias, "description": alias,
+                                    "updated": "2017-01-01T00:00:00-00:00", "links": []}})
+
     def _usage(self) -> dict[str, tuple[int, int]]:
         return {QUOTA_KEY[k]: (self.st.quota[k], len(self.st.res[k])) for k in QUOTA_KEY} | {
-            "router": (10, 0), "floatingip": (50, 0), "rbac_policy": (10, 0)}
+            "router": (10, 0), "rbac_policy": (10, 0)}
 
     async def quotas(self, req):
         return jresp({"quota": {k: lim for k, (lim, _) in self._usage().items()}})
@@ -220,7 +229,13 @@ class Network:
         return self.st.add("ports", port, counted)
 
     def delete_port_internal(self, pid: str) -> None:
+        self.release_port_fips(pid)
         self.st.remove("ports", pid)
+
+    def release_port_fips(self, pid: str) -> None:
+        for fip in self.st.res["floatingips"].values():
+            if fip["port_id"] == pid:
+                self._bind_fip(fip, None, None)
 
     def _make_sg(self, name: str, desc: str = "", counted: bool = True, tags=None, stateful=True) -> dict:
         sg = {"id": new_id(), "name": name, "security_group_rules": [], "stateful": stateful,
@@ -276,7 +291,54 @@ class Network:
         if kind == "security_groups":
             return self._make_sg(b.get("name", ""), b.get("description", ""), counted, b.get("tags"),
                                  b.get("stateful", True))
+        if kind == "floatingips":
+            return self._make_fip(b, counted)
         return self._make_rule(b, counted)
+
+    def _make_fip(self, b: dict, counted: bool = True) -> dict:
+        # no routers are modelled: any port may get a floating IP from an external network
+        net = self.st.res["networks"].get(b.get("floating_network_id", ""))
+        if net is None or not net["router:external"]:
+            raise ApiError(404, f"Network {b.get('floating_network_id')} could not be found.", "NetworkNotFound")
+        sub = next((self.st.res["subnets"][s] for s in net["subnets"]
+                    if self.st.res["subnets"][s]["ip_version"] == 4), None)
+        if sub is None:
+            raise ApiError(400, f"Bad floatingip request: Network {net['id']} does not contain any IPv4 subnet")
+        used = {f["floating_ip_address"] for f in self.st.res["floatingips"].values()}
+        addr = b.get("floating_ip_address")
+        if addr is None:
+            for pool in sub["allocation_pools"]:
+                a, z = ipaddress.ip_address(pool["start"]), ipaddress.ip_address(pool["end"])
+                while a <= z and (str(a) in used or str(a) in self._used_ips(sub["id"])):
+                    a += 1
+                if a <= z:
+                    addr = str(a)
+                    break
+            else:
+                raise ApiError(409, f"No more IP addresses available on network {net['id']}.",
+                               "IpAddressGenerationFailure")
+        fip = {"id": new_id(), "floating_ip_address": addr, "floating_network_id": net["id"],
+               "router_id": None, "port_id": None, "fixed_ip_address": None, "status": "DOWN",
+               "port_details": None, "port_forwardings": [], "dns_domain": "", "dns_name": "",
+               "qos_policy_id": None, **_std(b.get("description"), b.get("tags"))}
+        self.st.add("floatingips", fip, counted)
+        self._bind_fip(fip, b.get("port_id"), b.get("fixed_ip_address"))
+        return fip
+
+    def _bind_fip(self, fip: dict, port_id: str | None, fixed: str | None) -> None:
+        if not port_id:
+            fip.update(port_id=None, fixed_ip_address=None, status="DOWN", router_id=None, port_details=None)
+            return
+        port = self.st.res["ports"].get(port_id)
+        if port is None:
+            raise ApiError(404, f"Port {port_id} could not be found.", "PortNotFound")
+        if not port["fixed_ips"]:
+            raise ApiError(400, f"Bad floatingip request: Port {port_id} does not have any IP addresses")
+        fip.update(port_id=port_id, fixed_ip_address=fixed or port["fixed_ips"][0]["ip_address"],
+                   status="ACTIVE", port_details={"name": port["name"], "network_id": port["network_id"],
+                                                  "mac_address": port["mac_address"],
+                                                  "device_id": port["device_id"],
+                                                  "device_owner": port["device_owner"], "status": port["status"]})
 
     # --- generic REST ----------------------------------------------------
     def _coll(self, req) -> tuple[str, str, str]:
@@ -347,7 +409,8 @@ class Network:
                            "allowed_address_pairs", "port_security_enabled", "binding:host_id",
                            "binding:profile", "binding:vnic_type", "extra_dhcp_opts", "mac_address", "fixed_ips"},
                  "security_groups": {"name", "description", "stateful"},
-                 "security_group_rules": {"description"}}
+                 "security_group_rules": {"description"},
+                 "floatingips": {"description", "port_id", "fixed_ip_address"}}
 
     async def update(self, req):
         coll, kind, single = self._coll(req)
@@ -369,6 +432,9 @@ class Network:
                         raise ApiError(400, "Invalid fixed_ips", "InvalidInput")
                     new.append({"subnet_id": sub["id"], "ip_address": self._alloc(sub, f.get("ip_address"))})
             body = dict(body, fixed_ips=new)
+        if kind == "floatingips":
+            self._bind_fip(obj, body.get("port_id", obj["port_id"]), body.get("fixed_ip_address"))
+            body = {k: v for k, v in body.items() if k == "description"}
         obj.update(body)
         obj["updated_at"] = now_iso()
         obj["revision_number"] += 1
@@ -380,7 +446,8 @@ class Network:
         st = self.st
         if kind == "networks":
             ports = [p for p in st.res["ports"].values() if p["network_id"] == obj["id"]]
-            if any(p["device_owner"] != "network:dhcp" for p in ports):
+            if any(p["device_owner"] != "network:dhcp" for p in ports) or any(
+                    f["floating_network_id"] == obj["id"] for f in st.res["floatingips"].values()):
                 raise ApiError(409, f"Unable to complete operation on network {obj['id']}. There are one or "
                                     "more ports still in use on the network.", "NetworkInUse")
             for p in ports:
@@ -399,8 +466,8 @@ class Network:
             if net and obj["id"] in net["subnets"]:
                 net["subnets"].remove(obj["id"])
         elif kind == "ports":
-            if obj["device_owner"].startswith("compute:") and obj["device_id"] in st.res["servers"]:
-                pass  # Neutron allows it; Nova notices later (the interface just vanishes)
+            # Neutron allows deleting a bound port; the server's interface just vanishes
+            self.release_port_fips(obj["id"])
         elif kind == "security_groups":
             if obj["name"] == "default":
                 raise ApiError(409, "Insufficient rights for removing default security group.",

@@ -14,7 +14,7 @@ from .compute import Compute, mv_tuple, MAX_VERSION as NOVA_MAX
 from .identity import Identity
 from .image import Image
 from .network import Network
-from .state import ApiError, State, error, jresp
+from .state import MV, ApiError, State, error, jresp
 from .volume import Volume, MAX_VERSION as CINDER_MAX
 
 # version documents are readable without a token, like the real services
@@ -89,12 +89,16 @@ class FakeOpenStack:
                                            f"{'2.1' if svc == 'compute' else '3.0'} and maximum is {maxv}.")
             except ValueError:
                 return error(svc, 400, f"Invalid microversion {ver}")
-            req["mv"] = mv_tuple(ver)
+            req[MV] = mv_tuple(ver)
             mv_hdrs = {"OpenStack-API-Version": f"{name} {ver}", "Vary": "OpenStack-API-Version"}
             if svc == "compute":
                 mv_hdrs["X-OpenStack-Nova-API-Version"] = ver
                 mv_hdrs["Vary"] += ", X-OpenStack-Nova-API-Version"
-        inj = st.take_injection(req.method, rest) if svc else None
+        # a fault pattern may be written against the path after the versioned prefix
+        # ("/servers"), after the catalog root ("/v2.0/ports") or the whole path
+        root = "/" + req.path.split("/")[1]
+        candidates = (rest, req.path[len(root):], req.path)
+        inj = st.take_injection(req.method, candidates) if svc else None
         if inj is not None:
             if inj["body"] is not None:
                 resp = jresp(inj["body"], inj["status"]) if not isinstance(inj["body"], (str, bytes)) else \

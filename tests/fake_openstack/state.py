@@ -34,8 +34,12 @@ APP_CRED_SECRET = "app-secret"
 
 KINDS = (
     "servers", "networks", "subnets", "ports", "volumes", "images", "flavors",
-    "server_groups", "security_groups", "security_group_rules", "keypairs",
+    "server_groups", "security_groups", "security_group_rules", "keypairs", "floatingips",
 )
+
+
+# the microversion a request asked for, as a (major, minor) tuple
+MV = web.RequestKey("mv", tuple)
 
 
 def new_id() -> str:
@@ -149,7 +153,7 @@ class State:
         self.quota = {"cores": 20, "ram": 51200, "instances": 10, "volumes": 10,
                       "gigabytes": 1000, "server_groups": 10, "server_group_members": 10,
                       "key_pairs": 100, "networks": 100, "subnets": 100, "ports": 500,
-                      "security_groups": 10, "security_group_rules": 100}
+                      "security_groups": 10, "security_group_rules": 100, "floatingips": 50}
         self.mac_seq = 0
         self.base_url = ""
 
@@ -197,9 +201,9 @@ class State:
                 t[2]()
 
     # --- fault injection -------------------------------------------------
-    def take_injection(self, method: str, path: str) -> dict | None:
+    def take_injection(self, method: str, paths: tuple[str, ...]) -> dict | None:
         for inj in self.injections:
-            if inj["method"] in (method, "*") and re.search(inj["path"], path):
+            if inj["method"] in (method, "*") and any(re.search(inj["path"], p) for p in paths):
                 inj["times"] -= 1
                 if inj["times"] <= 0:
                     self.injections.remove(inj)
