@@ -406,15 +406,15 @@ async def test_image_by_checksum_or_uploaded_from_url(_mongo_uri: str) -> None:
 
 
 async def test_wait_for_active_times_out_as_a_transient_error(_mongo_uri: str) -> None:
-    async with lab(_mongo_uri, build_seconds=5, openstack_timeout_seconds=0.5) as L:
+    async with lab(_mongo_uri, build_seconds=1.5, openstack_timeout_seconds=0.3) as L:
         req = {"vimConnectionInfo": L.vim(), "vnfInstanceId": L.vnf, "vduId": "v", "resourceId": f"t-{uuid.uuid4().hex[:8]}",
                "virtualCompute": {"numVirtualCpu": 1, "virtualMemSizeMb": 512}, "swImage": {"name": IMAGE}}
         t0 = time.perf_counter()
         with pytest.raises(OpenStackTransient, match="ACTIVE"):
             await L.handle("compute.allocate", req)
-        assert time.perf_counter() - t0 < 3
+        assert time.perf_counter() - t0 < 1.4
         assert sum(1 for s in L.cloud.servers.values() if s["name"] == f"magi-{req['resourceId']}") == 1
-        for _ in range(40):  # the bus would redeliver the release until the slow delete is done
+        for _ in range(100):  # the bus would redeliver the release until the slow delete is done
             try:
                 await L.handle("compute.release", {"vimConnectionInfo": L.vim(), "resourceId": req["resourceId"]})
                 break

@@ -165,17 +165,19 @@ class OpenStackClient:
 class OpenStackVims:
     """Every OpenStack VIM's client; `driver(vim)` is the registry's factory."""
 
-    def __init__(self, config: OpenStackConfig, http: Callable[[], aiohttp.ClientSession] | None = None):
+    def __init__(self, config: OpenStackConfig):
         self.config = config
         self._clients: dict[tuple[str, str], OpenStackClient] = {}
-        self._http = http
+        self._retired: list[OpenStackClient] = []
 
     def client(self, vim: dict[str, Any]) -> OpenStackClient:
         key = (vim["vimId"], m.credentials_key(vim))
         c = self._clients.get(key)
         if c is None:
-            for old in [k for k in self._clients if k[0] == vim["vimId"]]:  # credentials changed
-                self._clients.pop(old).close()
+            # Credentials changed: new requests get a new connection; calls in flight finish on the
+            # old one, which is closed with the service.
+            for old in [k for k in self._clients if k[0] == vim["vimId"]]:
+                self._retired.append(self._clients.pop(old))
             c = self._clients[key] = OpenStackClient(vim, self.config)
         return c
 
@@ -183,9 +185,10 @@ class OpenStackVims:
         return OpenStackDriver(vim, self.client(vim))
 
     async def close(self) -> None:
-        for c in self._clients.values():
+        for c in [*self._clients.values(), *self._retired]:
             c.close()
         self._clients.clear()
+        self._retired.clear()
 
 
 def _d(res: Any) -> dict[str, Any]:

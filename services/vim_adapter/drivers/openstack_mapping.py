@@ -120,7 +120,8 @@ def ca_bundle(vim: dict[str, Any]) -> str | None:
 
 def credentials_key(vim: dict[str, Any]) -> str:
     """A digest of what a connection depends on: a changed password gives a new connection."""
-    raw = repr(sorted((k, repr(vim.get(k))) for k in ("interfaceInfo", "accessInfo", "extra")))
+    extra = vim.get("extra") or {}
+    raw = repr([repr(vim.get("interfaceInfo")), repr(vim.get("accessInfo")), extra.get("interface"), extra.get("region")])
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
