@@ -146,7 +146,10 @@ class Compute:
         mv = req[MV]
         servers = list(reversed(self.st.res["servers"].values()))  # newest first, as Nova sorts
         if "name" in q:
-            rx = re.compile(q["name"])
+            try:  # Nova matches names as a regular expression, not for equality
+                rx = re.compile(q["name"])
+            except re.error:
+                raise ApiError(400, f"Invalid regular expression for name: {q['name']}")
             servers = [s for s in servers if rx.search(s["name"])]
         if "status" in q:
             servers = [s for s in servers if s["status"] == q["status"].upper()]
