@@ -143,6 +143,10 @@ async def terminate(lab_: Lab, reqs: dict[str, Any], send: Any = None) -> list[b
 async def test_two_vdu_vnf_instantiate_and_terminate(_mongo_uri: str) -> None:
     async with lab(_mongo_uri) as L:
         reqs = vnf_requests(L.vim(), L.vnf)
+        driver = L.adapter._driver(L.vim())
+        await driver.os.call("create keypair", lambda c: c.compute.create_keypair(
+            name="ops", public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIfake ops"))
+        reqs["computes"][0]["keyName"] = "ops"
         replies = await instantiate(L, reqs)
         cloud = L.cloud
         servers = [s for s in cloud.servers.values() if s["name"].startswith("magi-")]
@@ -179,7 +183,12 @@ async def test_two_vdu_vnf_instantiate_and_terminate(_mongo_uri: str) -> None:
         assert cap["used"]["vcpus"] == 2 and cap["total"]["vcpus"] > 0 and "nova" in cap["zones"]
         assert cap["used"]["storageGb"] >= 2
 
+        assert by_id[replies[0]["vimResourceId"]]["key_name"] == "ops"
+        assert by_id[replies[0]["vimResourceId"]]["OS-EXT-SRV-ATTR:user_data"]  # base64 of the cloud-config
+
         assert await terminate(L, reqs) == [True, True, True, True]
+        assert L.magi_count() == {"keypairs": 1}, L.magi_count()  # the operator's key pair is not MAGI's
+        await driver.os.call("delete keypair", lambda c: c.compute.delete_keypair("ops"))
         assert L.magi_count() == {}, L.magi_count()
 
 
