@@ -18,7 +18,7 @@ import structlog
 from magi.api.problem import Problem
 from magi.bus.catalog import message
 from magi.bus.envelope import Envelope, RemoteError, new_id, utcnow
-from magi.descriptors.model import Nsd
+from magi.descriptors.model import Nsd, Vnfd
 from magi.lcm import (OpOccRunner, claim, COMPLETED, FAILED, FAILED_TEMP, NS_TRANSITIONS, PROCESSING, ROLLED_BACK, ROLLING_BACK,
                       InvalidTransition, step_error, transition)
 from magi.bus.base import MessageBus
@@ -324,6 +324,10 @@ class NsLcm:
                         req["instantiationLevelId"] = prof.instantiation_level_id
                     if extra.get("additionalParams"):
                         req["additionalParams"] = extra["additionalParams"]
+                    vnfd = Vnfd.model_validate((await self.catalogue.onboarded_vnfd(prof.vnfd_id))["_vnfd"])
+                    ext_vls = ns_ext_virtual_links(prof, vnfd, work["vls"], chosen.get(prof.vnf_profile_id))
+                    if ext_vls:
+                        req["extVirtualLinks"] = ext_vls
                     entry["vnfLcmOpOccId"] = await (await self.vnfms.driver(entry.get("vnfmId"))).instantiate_vnf(entry["vnfInstanceId"], req, _key(op["id"], f"inst:{prof.vnf_profile_id}", attempt))
                     entry.pop("failed", None)
                     op = await self._save(op)
@@ -507,3 +511,22 @@ class NsLcm:
             payload["error"] = op["error"]
         mid = str(uuid.uuid5(uuid.UUID(op["id"]), f"{op['operationState']}:{op['stateEnteredTime']}"))
         return message("nslcmopocc.changed", payload, source=self.source, message_id=mid, correlation_id=op["id"])
+
+
+def ns_ext_virtual_links(prof: Any, vnfd: Vnfd, vls: dict[str, Any], vim_id: str | None) -> list[dict[str, Any]]:
+    """SOL003 ExtVirtualLinkData for a VNF: each NS virtual link its profile connects to, as the
+    network that link has on the VNF's VIM, with the VNF's external CPs on it. The NSD names a CP
+    by its VnfExtCpd id or (SOL001) by the VNF's substitution requirement."""
+    flavour = next((f for f in vnfd.flavours if f.flavour_id == (prof.flavour_id or "default")), None)
+    if flavour is None or vim_id is None:
+        return []
+    out = []
+    for conn in prof.virtual_link_connectivity:
+        site = next((x for x in _sites(vls.get(conn.ns_vl_id) or {}) if x["vimId"] == vim_id and not x.get("deleted")), None)
+        if site is None or not site.get("vimResourceId"):
+            continue
+        cps = [e.cpd_id for e in flavour.ext_cps if e.cpd_id in conn.cpd_ids or (e.external_requirement or "") in conn.cpd_ids]
+        if cps:
+            out.append({"id": f"{conn.ns_vl_id}@{vim_id}", "vimConnectionId": vim_id, "resourceId": site["vimResourceId"],
+                        "extCps": [{"cpdId": cp, "cpConfig": {}} for cp in cps]})
+    return out

@@ -227,7 +227,7 @@ class VnfLcm:
         params = op["operationParams"]
         if op["operation"] == "INSTANTIATE":
             plan = domain.plan_instantiation(vnfd, params["flavourId"], params.get("instantiationLevelId"), op["id"])
-            domain.add_image_urls(plan, self.nfvo_url, inst.get("vnfPkgId"))
+            domain.add_image_urls(plan, self.nfvo_url, inst.get("vnfPkgId") or (inst.get("metadata") or {}).get("vnfPkgId"))
             op["_work"]["plan"] = [p.__dict__ for p in plan]
             req = domain.grant_request(inst, op, self.base, add=[p.as_definition(inst["vnfdId"]) for p in plan],
                                        flavour_id=params["flavourId"], level_id=params.get("instantiationLevelId"),

@@ -231,11 +231,12 @@ class SimulatedDriver(VimDriver):
         """(NIC descriptions, (pool key, cidr) per NIC): each NIC draws from its VL's cidr."""
         nics, pools = [], []
         for net in networks or [{}]:
-            cidr, key = net.get("cidr"), net.get("vimNetworkId") or net.get("cidr") or "default"
-            if not cidr and net.get("vimNetworkId"):
-                vl = await self.sim.resources.find_one({"vimId": self.vim_id, "vimResourceId": net["vimNetworkId"]})
+            net_id = net.get("vimNetworkId") or net.get("externalNetworkId")  # an NS VL reaches a VNF as an external network
+            cidr, key = net.get("cidr"), net_id or net.get("cidr") or "default"
+            if not cidr and net_id:
+                vl = await self.sim.resources.find_one({"vimId": self.vim_id, "vimResourceId": net_id})
                 cidr = (vl or {}).get("cidr")
-            nics.append({k: net[k] for k in ("cpdId", "vlId", "vimNetworkId") if net.get(k)})
+            nics.append({k: net[k] for k in ("cpdId", "vlId", "vimNetworkId", "externalNetworkId") if net.get(k)})
             pools.append((key, cidr or DEFAULT_CIDR))
         return nics, pools
 
