@@ -208,6 +208,14 @@ async def test_redelivered_allocation_creates_no_duplicate(_mongo_uri: str) -> N
         await driver.allocate_network(NetworkAllocate.model_validate(reqs["network"]))
         await driver.allocate_storage(StorageAllocate.model_validate(reqs["storage"]))
         assert L.cloud.count() == before
+        # Two deliveries of a new resourceId at the same time make one server.
+        c4 = {**reqs["computes"][1], "resourceId": f"c4-{uuid.uuid4().hex[:8]}", "placementGroups": []}
+        both = await asyncio.gather(driver.allocate_compute(ComputeAllocate.model_validate(c4)),
+                                    L.adapter._driver(L.vim()).allocate_compute(ComputeAllocate.model_validate(c4)))
+        assert both[0]["vimResourceId"] == both[1]["vimResourceId"]
+        assert sum(1 for s in L.cloud.servers.values() if s["name"] == f"magi-{c4['resourceId']}") == 1
+        assert sum(1 for p in L.cloud.ports.values() if p["name"].startswith(f"magi-{c4['resourceId']}")) == 1
+        await driver.release_compute(c4["resourceId"])
         # A server still BUILDing is found and waited for, not duplicated.
         c3 = {**reqs["computes"][1], "resourceId": f"c3-{uuid.uuid4().hex[:8]}", "placementGroups": []}
         first = asyncio.create_task(driver.allocate_compute(ComputeAllocate.model_validate(c3)))

@@ -19,6 +19,7 @@ import functools
 import os
 import tempfile
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -169,6 +170,16 @@ class OpenStackVims:
         self.config = config
         self._clients: dict[tuple[str, str], OpenStackClient] = {}
         self._retired: list[OpenStackClient] = []
+        # One allocation or release per resourceId at a time in this process (a redelivery racing
+        # the first delivery waits for it, then finds what it made).
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock(self, vim_id: str, rid: str) -> asyncio.Lock:
+        key = (vim_id, rid)
+        lk = self._locks.get(key)
+        if lk is None:
+            lk = self._locks[key] = asyncio.Lock()
+        return lk
 
     def client(self, vim: dict[str, Any]) -> OpenStackClient:
         key = (vim["vimId"], m.credentials_key(vim))
@@ -182,7 +193,7 @@ class OpenStackVims:
         return c
 
     def driver(self, vim: dict[str, Any]) -> "OpenStackDriver":
-        return OpenStackDriver(vim, self.client(vim))
+        return OpenStackDriver(vim, self.client(vim), self.lock)
 
     async def close(self) -> None:
         for c in [*self._clients.values(), *self._retired]:
@@ -196,10 +207,12 @@ def _d(res: Any) -> dict[str, Any]:
 
 
 class OpenStackDriver(VimDriver):
-    def __init__(self, vim: dict[str, Any], client: OpenStackClient):
+    def __init__(self, vim: dict[str, Any], client: OpenStackClient,
+                 lock: Callable[[str, str], asyncio.Lock] | None = None):
         super().__init__(vim)
         self.os = client
         self.extra: dict[str, Any] = vim.get("extra") or {}
+        self._lock = lock or (lambda vim_id, rid: asyncio.Lock())
 
     # -- lookups by MAGI tag ------------------------------------------------------------------
     def _tags(self, rid: str, owner: str | None) -> list[str]:
@@ -230,6 +243,10 @@ class OpenStackDriver(VimDriver):
 
     # -- compute ----------------------------------------------------------------------------
     async def allocate_compute(self, req: ComputeAllocate) -> dict[str, Any]:
+        async with self._lock(self.vim_id, req.resourceId):
+            return await self._allocate_compute(req)
+
+    async def _allocate_compute(self, req: ComputeAllocate) -> dict[str, Any]:
         rid, owner = req.resourceId, owner_of(req)
         log.info("openstack.compute.allocate", vimId=self.vim_id, resourceId=rid, vduId=req.vduId)
         existing = await self._servers(rid)
@@ -254,6 +271,7 @@ class OpenStackDriver(VimDriver):
             if group:
                 attrs["scheduler_hints"] = {"group": group}
             server = await self.os.call("create server", lambda c: c.compute.create_server(**attrs))
+            server = await self._one_server(rid, server)
         server = await self.os.wait(
             f"server {m.name(rid)} to become ACTIVE", lambda c: c.compute.get_server(server.id),
             lambda s: s.status == "ACTIVE",
@@ -263,6 +281,19 @@ class OpenStackDriver(VimDriver):
         ports = await self._neutron("ports", rid)
         return {"resourceId": rid, "vimResourceId": server.id, "vimId": self.vim_id,
                 "zoneId": server.availability_zone or req.zoneId, "addresses": self._addresses(req, ports)}
+
+    async def _one_server(self, rid: str, mine: Any) -> Any:
+        """Another replica may have created the same resourceId at the same time: the oldest wins,
+        the others are deleted (by whoever sees them), so both answer the same server."""
+        found = await self._servers(rid)
+        if len(found) <= 1:
+            return mine
+        keeper = min(found, key=lambda s: (s.created_at or "", s.id))
+        for s in found:
+            if s.id != keeper.id:
+                await self.os.call("delete duplicate server", lambda c, s=s: c.compute.delete_server(s.id, ignore_missing=True))
+        log.warning("openstack.compute.duplicate_removed", vimId=self.vim_id, resourceId=rid, kept=keeper.id)
+        return keeper
 
     def _addresses(self, req: ComputeAllocate, ports: list[Any]) -> list[dict[str, Any]]:
         by_name = {p.name: p for p in ports}
@@ -410,6 +441,10 @@ class OpenStackDriver(VimDriver):
                            lambda v: f"volume went to {v.status}" if v.status in ("error", "error_attaching") else None)
 
     async def release_compute(self, resource_id: str) -> bool:
+        async with self._lock(self.vim_id, resource_id):
+            return await self._release_compute(resource_id)
+
+    async def _release_compute(self, resource_id: str) -> bool:
         rid = resource_id
         deleted = False
         owners: set[str] = set()
@@ -444,6 +479,10 @@ class OpenStackDriver(VimDriver):
 
     # -- network ----------------------------------------------------------------------------
     async def allocate_network(self, req: NetworkAllocate) -> dict[str, Any]:
+        async with self._lock(self.vim_id, req.resourceId):
+            return await self._allocate_network(req)
+
+    async def _allocate_network(self, req: NetworkAllocate) -> dict[str, Any]:
         rid, owner = req.resourceId, req.ownerId
         tags = self._tags(rid, owner)
         log.info("openstack.network.allocate", vimId=self.vim_id, resourceId=rid, vlId=req.vlId)
@@ -468,6 +507,10 @@ class OpenStackDriver(VimDriver):
                 "addresses": [{"cidr": subnet.cidr, "subnetId": subnet.id}]}
 
     async def release_network(self, resource_id: str) -> bool:
+        async with self._lock(self.vim_id, resource_id):
+            return await self._release_network(resource_id)
+
+    async def _release_network(self, resource_id: str) -> bool:
         rid = resource_id
         deleted = False
         for net in await self._neutron("networks", rid):
@@ -488,6 +531,10 @@ class OpenStackDriver(VimDriver):
 
     # -- storage ----------------------------------------------------------------------------
     async def allocate_storage(self, req: StorageAllocate) -> dict[str, Any]:
+        async with self._lock(self.vim_id, req.resourceId):
+            return await self._allocate_storage(req)
+
+    async def _allocate_storage(self, req: StorageAllocate) -> dict[str, Any]:
         rid, owner = req.resourceId, req.vnfInstanceId
         log.info("openstack.storage.allocate", vimId=self.vim_id, resourceId=rid, storageId=req.storageId)
         found = await self._volumes(rid)
@@ -506,6 +553,10 @@ class OpenStackDriver(VimDriver):
         return {"resourceId": rid, "vimResourceId": vol.id, "vimId": self.vim_id, "zoneId": vol.availability_zone}
 
     async def release_storage(self, resource_id: str) -> bool:
+        async with self._lock(self.vim_id, resource_id):
+            return await self._release_storage(resource_id)
+
+    async def _release_storage(self, resource_id: str) -> bool:
         deleted = False
         for vol in await self._volumes(resource_id):
             for att in vol.attachments or []:
