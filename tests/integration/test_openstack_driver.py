@@ -287,6 +287,14 @@ async def test_quota_exceeded_is_a_clear_permanent_error(_mongo_uri: str) -> Non
         assert exc.value.problem["status"] == 403
         assert f"insufficient capacity on VIM {L.vim_id}" in exc.value.problem["detail"]
         await L.request("compute.release", {"vimConnectionInfo": L.vim(), "resourceId": big["resourceId"]})
+        L.cloud.set_quota(gigabytes=1)  # Cinder answers 413
+        with pytest.raises(RemoteError) as exc:
+            await L.request("storage.allocate", reqs["storage"])
+        assert exc.value.problem["status"] == 403 and "insufficient capacity" in exc.value.problem["detail"]
+        L.cloud.set_quota(networks=0)  # Neutron answers 409 OverQuota: not retried
+        with pytest.raises(RemoteError) as exc:
+            await L.request("network.allocate", reqs["network"])
+        assert exc.value.problem["status"] == 403 and "insufficient capacity" in exc.value.problem["detail"]
         assert L.magi_count() == {}
 
 

@@ -104,6 +104,8 @@ def test_capacity_view() -> None:
     unlimited = m.capacity_view("v", {"total_cores": -1}, None, [])
     assert unlimited["total"]["vcpus"] is None and unlimited["free"]["vcpus"] is None
     assert m.is_quota(403, "Quota exceeded for cores") and not m.is_quota(404, "quota")
+    assert m.is_quota(409, "Quota exceeded for resources: ['port'].") and not m.is_quota(409, "Port is in use")
+    assert m.is_quota(413, "VolumeSizeExceedsAvailableQuota: Requested volume exceeds allowed gigabytes quota")
 
 
 def test_access_resolution_is_pure() -> None:

@@ -292,5 +292,8 @@ def quota_message(vim_id: str, detail: str) -> str:
 
 
 def is_quota(status: int | None, text: str) -> bool:
+    """Nova 403 "Quota exceeded", Cinder 413 overLimit, Neutron 409 OverQuota."""
     t = text.lower()
+    if status == 409:
+        return "quota" in t
     return status in (403, 413) and ("quota" in t or "exceed" in t or "limit" in t)
