@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from magi.bus.base import PermanentError
 from magi.bus.catalog import ResourceRelease, VimRef, message
-from magi.bus.envelope import Envelope
+from magi.bus.envelope import Envelope, RemoteError
 from magi.store.mongo import AlreadyExists, ConcurrencyError, MongoStore, NotFound, StoreError, public
 
 from vim_adapter import domain
@@ -58,7 +58,11 @@ class VimAdapter:
             return domain.with_access(vim, hit[1])
         if self.access is None:
             raise PermanentError(422, f"VIM {vim_id}: vimConnectionInfo has no accessInfo and no NFVO to ask")
-        answer = await self.access(vim_id)
+        try:
+            answer = await self.access(vim_id)
+        except RemoteError as exc:  # the NFVO refused (unknown VIM …): a retry will not change it
+            p = exc.problem or {}
+            raise PermanentError(int(p.get("status") or 422), f"VIM {vim_id}: credentials: {p.get('detail', 'refused')}") from None
         if not answer.get("accessInfo"):
             raise PermanentError(422, f"VIM {vim_id}: the NFVO has no credentials for it")
         self._access_cache[vim_id] = (time.monotonic() + ACCESS_TTL, answer)

@@ -89,6 +89,8 @@ async def lab(uri: str, build_seconds: float = 0.05, **settings: Any) -> AsyncIt
 
         async def vim_access(env: Envelope) -> dict[str, Any]:  # the NFVO's side of vim.access.get
             access_calls.append(env.payload["vimId"])
+            if env.payload["vimId"].startswith("unknown"):
+                raise PermanentError(404, f"VIM {env.payload['vimId']} is not registered")
             return cloud.vim_connection_info(env.payload["vimId"])
 
         nfvo = InMemoryBus("nfvo", broker)
@@ -346,6 +348,9 @@ async def test_access_info_fetched_from_the_nfvo(_mongo_uri: str) -> None:
         await terminate(L, reqs)
         assert L.access_calls == [L.vim_id]  # asked once, then cached
         assert L.magi_count() == {}
+        with pytest.raises(RemoteError) as exc:  # the NFVO does not know it: refused, not retried
+            await L.request("vim.capacity", {"vimConnectionInfo": {**bare, "vimId": "unknown-vim"}})
+        assert exc.value.problem["status"] == 404 and "not registered" in exc.value.problem["detail"]
 
 
 async def test_time_per_vdu_openstack_vs_simulated(_mongo_uri: str) -> None:
