@@ -350,11 +350,15 @@ class OpenStackDriver(VimDriver):
         if not url:
             raise PermanentError(422, f"VIM {self.vim_id}: image {name!r} not found in Glance"
                                       + (f" with checksum {want}" if want else ""))
-        data = await _download(url)
+        path = await _download(url)
         tags = ["MAGI", *self._tags(rid, owner)]
-        img = await self.os.call("upload image", lambda c: c.image.create_image(
-            name, data=data, disk_format=sw.get("diskFormat", "qcow2").lower(),
-            container_format=sw.get("containerFormat", "bare").lower(), tags=tags, allow_duplicates=False, wait=True))
+        try:
+            img = await self.os.call("upload image", lambda c: c.image.create_image(
+                name, filename=path, disk_format=sw.get("diskFormat", "qcow2").lower(),
+                container_format=sw.get("containerFormat", "bare").lower(), tags=tags, allow_duplicates=False,
+                wait=True, timeout=self.os.config.timeout_seconds))
+        finally:
+            os.unlink(path)
         return img.id
 
     async def _security_group(self, rid: str, owner: str | None, rules: list[dict[str, Any]]) -> str | None:
@@ -614,12 +618,21 @@ def _b64(user_data: str) -> str:
         return base64.b64encode(user_data.encode()).decode()
 
 
-async def _download(url: str) -> bytes:
+async def _download(url: str) -> str:
+    """The image at `url` streamed into a temporary file (its path; the caller removes it)."""
+    fd, path = tempfile.mkstemp(prefix="magi-image-")
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as s:
-            async with s.get(url) as r:
-                if r.status >= 400:
-                    raise PermanentError(422, f"image download from {url} answered {r.status}")
-                return await r.read()
+        with os.fdopen(fd, "wb") as f:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3600)) as s:
+                async with s.get(url) as r:
+                    if r.status >= 400:
+                        raise PermanentError(422, f"image download from {url} answered {r.status}")
+                    async for chunk in r.content.iter_chunked(1 << 20):
+                        f.write(chunk)
+        return path
     except aiohttp.ClientError as exc:
+        os.unlink(path)
         raise OpenStackTransient(f"image download from {url} failed: {exc}") from None
+    except BaseException:
+        os.unlink(path)
+        raise
