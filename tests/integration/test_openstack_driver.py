@@ -330,6 +330,7 @@ async def test_application_credential_auth(_mongo_uri: str) -> None:
     async with lab(_mongo_uri) as L:
         L.vim_id = "vim-os-app"
         reqs = vnf_requests(L.vim(app_credential=True), L.vnf)
+        assert reqs["network"]["vimConnectionInfo"]["vimType"] == OPENSTACK
         assert "applicationCredentialId" in reqs["network"]["vimConnectionInfo"]["accessInfo"]
         await instantiate(L, reqs)
         assert sum(1 for s in L.cloud.servers.values() if s["name"].startswith("magi-")) == 2
@@ -419,7 +420,11 @@ async def test_image_by_checksum_or_uploaded_from_url(_mongo_uri: str) -> None:
                 await L.request("compute.allocate", {**base, "resourceId": f"i-{uuid.uuid4().hex[:8]}", "swImage": wrong})
             assert exc.value.problem["status"] == 422 and IMAGE in exc.value.problem["detail"]
             sw = {"name": "vnf-image-1", "imageUrl": url, "diskFormat": "qcow2",
-                  "checksum": {"algorithm": "sha-512", "hash": hashlib.sha512(payload).hexdigest()}}
+                  "checksum": {"algorithm": "SHA-256", "hash": hashlib.sha256(payload).hexdigest()}}  # Glance keeps md5/sha512
+            bad = {**sw, "name": "vnf-image-bad", "checksum": {"algorithm": "SHA-256", "hash": "ab" * 32}}
+            with pytest.raises(RemoteError) as exc:
+                await L.request("compute.allocate", {**base, "resourceId": f"b-{uuid.uuid4().hex[:8]}", "swImage": bad})
+            assert exc.value.problem["status"] == 422 and "checksum mismatch" in exc.value.problem["detail"]
             rid = f"u-{uuid.uuid4().hex[:8]}"
             got = await L.request("compute.allocate", {**base, "resourceId": rid, "swImage": sw})
             imgs = [i for i in L.cloud.images.values() if i["name"] == "vnf-image-1"]
@@ -428,9 +433,13 @@ async def test_image_by_checksum_or_uploaded_from_url(_mongo_uri: str) -> None:
             rid2 = f"u-{uuid.uuid4().hex[:8]}"  # the second VNFC finds the uploaded image
             await L.request("compute.allocate", {**base, "resourceId": rid2, "swImage": sw})
             assert len([i for i in L.cloud.images.values() if i["name"] == "vnf-image-1"]) == 1
-            for r in (rid, rid2):
+            sw3 = {**sw, "name": "vnf-image-2", "checksum": None}  # two VNFCs at once upload it once
+            rid3, rid4 = f"u-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:8]}"
+            await asyncio.gather(*(L.request("compute.allocate", {**base, "resourceId": r, "swImage": sw3}) for r in (rid3, rid4)))
+            assert len([i for i in L.cloud.images.values() if i["name"] == "vnf-image-2"]) == 1
+            for r in (rid, rid2, rid3, rid4):
                 await L.request("compute.release", {"vimConnectionInfo": L.vim(), "resourceId": r})
-            assert L.magi_count() in ({}, {"images": 1}), L.magi_count()  # the uploaded image stays for reuse
+            assert L.magi_count() in ({}, {"images": 2}), L.magi_count()  # the uploaded images stay for reuse
     finally:
         await runner.cleanup()
 

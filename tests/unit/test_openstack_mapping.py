@@ -179,3 +179,8 @@ async def test_calls_are_bounded_retried_and_classified() -> None:
         await client.call("create server", always(403, "Quota exceeded for cores"))
     assert exc.value.status == 403 and exc.value.detail.startswith("insufficient capacity on VIM v1")
     client.close()
+
+
+def test_checksum_algorithm_names() -> None:
+    assert m.hash_name("SHA-256") == "sha256" and m.hash_name("sha-512") == "sha512" and m.hash_name("MD5") == "md5"
+    assert m.hash_name(None) is None

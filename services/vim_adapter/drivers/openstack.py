@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import hashlib
 import os
 import tempfile
 import threading
@@ -335,6 +336,10 @@ class OpenStackDriver(VimDriver):
         name = sw.get("name") or self.extra.get("defaultImage")
         if not name:
             raise PermanentError(422, f"VIM {self.vim_id}: the VDU has no software image")
+        async with self._lock(self.vim_id, f"image:{name}"):  # VNFCs of one VDU upload it once
+            return await self._find_or_upload_image(sw, name, rid, owner)
+
+    async def _find_or_upload_image(self, sw: dict[str, Any], name: str, rid: str, owner: str | None) -> str:
         checksum = sw.get("checksum") or {}
         want = str(checksum.get("hash") or "").lower() if isinstance(checksum, dict) else str(checksum).lower()
 
@@ -342,7 +347,8 @@ class OpenStackDriver(VimDriver):
             return [i for i in c.image.images(name=name) if i.name == name]
         images = await self.os.call("list images", q)
         if want:
-            images = [i for i in images if want in {str(i.checksum or "").lower(), str(i.hash_value or "").lower()}] or \
+            images = [i for i in images if want in {str(i.checksum or "").lower(), str(i.hash_value or "").lower()}
+                      or f"{m.CHECKSUM}={want}" in (i.tags or [])] or \
                      [i for i in images if not i.checksum and not i.hash_value]
         if images:
             return images[0].id
@@ -350,8 +356,12 @@ class OpenStackDriver(VimDriver):
         if not url:
             raise PermanentError(422, f"VIM {self.vim_id}: image {name!r} not found in Glance"
                                       + (f" with checksum {want}" if want else ""))
-        path = await _download(url)
-        tags = ["MAGI", *self._tags(rid, owner)]
+        algorithm = checksum.get("algorithm") if isinstance(checksum, dict) else None
+        path, got = await _download(url, m.hash_name(algorithm) if want else None)
+        if want and got is not None and got != want:
+            os.unlink(path)
+            raise PermanentError(422, f"image {name!r} from {url}: {algorithm} checksum mismatch")
+        tags = ["MAGI", *self._tags(rid, owner), *([f"{m.CHECKSUM}={want}"] if want else [])]
         try:
             img = await self.os.call("upload image", lambda c: c.image.create_image(
                 name, filename=path, disk_format=sw.get("diskFormat", "qcow2").lower(),
@@ -618,9 +628,14 @@ def _b64(user_data: str) -> str:
         return base64.b64encode(user_data.encode()).decode()
 
 
-async def _download(url: str) -> str:
-    """The image at `url` streamed into a temporary file (its path; the caller removes it)."""
+async def _download(url: str, algorithm: str | None) -> tuple[str, str | None]:
+    """The image at `url` streamed into a temporary file: (its path — the caller removes it,
+    its hex digest by `algorithm` or None when no algorithm or an unknown one)."""
     fd, path = tempfile.mkstemp(prefix="magi-image-")
+    try:
+        digest = hashlib.new(algorithm) if algorithm in hashlib.algorithms_available else None
+    except ValueError:
+        digest = None
     try:
         with os.fdopen(fd, "wb") as f:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3600)) as s:
@@ -629,7 +644,9 @@ async def _download(url: str) -> str:
                         raise PermanentError(422, f"image download from {url} answered {r.status}")
                     async for chunk in r.content.iter_chunked(1 << 20):
                         f.write(chunk)
-        return path
+                        if digest is not None:
+                            digest.update(chunk)
+        return path, (digest.hexdigest() if digest is not None else None)
     except aiohttp.ClientError as exc:
         os.unlink(path)
         raise OpenStackTransient(f"image download from {url} failed: {exc}") from None

@@ -16,6 +16,7 @@ from magi.bus.base import PermanentError
 OPENSTACK = "ETSINFV.OPENSTACK_KEYSTONE.V_3"
 PREFIX = "magi-"
 RID, OWNER, VIM = "magi.rid", "magi.owner", "magi.vim"
+CHECKSUM = "magi.checksum"  # Glance tag of an image MAGI uploaded: the package's declared hash
 DEFAULT_POOL = "10.100.0.0/16"  # VLs without a cidr get a free /24 of it
 SG_DIRECTIONS = {"INGRESS": "ingress", "EGRESS": "egress"}
 SG_PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "ANY": None}
@@ -167,6 +168,13 @@ def choose_flavor(flavors: list[dict[str, Any]], vcpus: int, ram: int, disk: int
 
 def flavor_name(vcpus: int, ram: int, disk: int) -> str:
     return f"{PREFIX}{vcpus}-{ram}-{disk}"
+
+
+def hash_name(algorithm: str | None) -> str | None:
+    """SOL001/IFA011 checksum algorithm ("SHA-256", "sha-512", "MD5") → hashlib name."""
+    if not algorithm:
+        return None
+    return str(algorithm).lower().replace("-", "").replace("_", "")
 
 
 def volume_size(size_gb: float) -> int:
