@@ -127,7 +127,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     ctx.bus.on("ns.deleted", notify_id)
     ctx.bus.on("grant.request", grant)
     ctx.bus.on("vnfd.get", vnfd)
-    ctx.bus.on("vim.access.get", vim_access)
+    ctx.bus.on("vimaccess.get", vim_access)
     ctx.bus.on("lcmopocc.changed", vnf_op_changed)
     ctx.bus.on("nslcmopocc.changed", notify)
 

@@ -3,7 +3,7 @@
 A VIM is registered with a SOL003 `VimConnectionInfo`, a name, a site (name + a location in the
 terms of SOL005 `LocationConstraints`), its resource zones and optional capacity limits. The
 credentials (`accessInfo`) are sealed at rest with `SecretBox` and never returned; the VIM
-adapter gets them over Or-Vi (`vim.access.get`). Placement itself is in `nfvo.placement`.
+adapter gets them over Or-Vi (`vimaccess.get`). Placement itself is in `nfvo.placement`.
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def build(ctx: ServiceContext) -> ServiceUnit:
     registry.register(OPENSTACK, openstack.driver)
 
     async def vim_access(vim_id: str) -> dict[str, Any]:  # Or-Vi: the NFVO holds the credentials
-        return await ctx.bus.request(message("vim.access.get", {"vimId": vim_id}, source=ctx.name))
+        return await ctx.bus.request(message("vimaccess.get", {"vimId": vim_id}, source=ctx.name))
 
     adapter = VimAdapter(ctx.store, registry, source=ctx.name, access=vim_access,
                          credentialed_types=frozenset({OPENSTACK}))

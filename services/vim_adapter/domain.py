@@ -86,7 +86,7 @@ def needs_access(vim: dict[str, Any], credentialed_types: frozenset[str]) -> boo
 
 
 def with_access(vim: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    """The request's VimConnectionInfo completed by the NFVO's answer to `vim.access.get`."""
+    """The request's VimConnectionInfo completed by the NFVO's answer to `vimaccess.get`."""
     merged = {**answer, **{k: v for k, v in vim.items() if v}}
     merged["accessInfo"] = answer.get("accessInfo") or {}
     for key in ("interfaceInfo", "extra"):

@@ -22,7 +22,7 @@ from vim_adapter import domain
 from vim_adapter.drivers.base import DriverRegistry, VimDriver
 
 log = structlog.get_logger(__name__)
-# Asks the NFVO for a VIM's VimConnectionInfo with credentials (`vim.access.get`).
+# Asks the NFVO for a VIM's VimConnectionInfo with credentials (`vimaccess.get`).
 AccessLookup = Callable[[str], Awaitable[dict[str, Any]]]
 ACCESS_TTL = 60.0  # seconds an answer of the NFVO is reused
 

@@ -200,5 +200,5 @@ async def test_vim_patch_and_grants_to_external_vnfms(mongo_uri, db_prefix):
         await s.req("GET", f"{s.nfvo}/magi/v1/vims/unknown/capacity", expect=404)
         # the VIM adapter reads the credentials back over Or-Vi
         from magi.bus.catalog import message
-        conn = await s.unit("vim_adapter").ctx.bus.request(message("vim.access.get", {"vimId": fr["id"]}, source="vim_adapter"))
+        conn = await s.unit("vim_adapter").ctx.bus.request(message("vimaccess.get", {"vimId": fr["id"]}, source="vim_adapter"))
         assert conn["accessInfo"]["password"] == "n3w-" + SECRET

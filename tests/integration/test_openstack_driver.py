@@ -5,7 +5,7 @@ real MongoDB-wire server.
 Covers a 2-VDU VNF (VL + subnet, 2 servers with ports, an attached volume, an anti-affinity server
 group, security group rules) allocated and released, redelivery without duplicates, a fault at
 each step followed by release leaving no orphan, quota exceeded, credentials kept out of logs and
-API answers, application-credential auth and accessInfo fetched from the NFVO (vim.access.get).
+API answers, application-credential auth and accessInfo fetched from the NFVO (vimaccess.get).
 """
 from __future__ import annotations
 
@@ -87,14 +87,14 @@ async def lab(uri: str, build_seconds: float = 0.05, **settings: Any) -> AsyncIt
         unit = vim_adapter.bootstrap.build(make_context("vim_adapter", s, [], broker))
         access_calls: list[str] = []
 
-        async def vim_access(env: Envelope) -> dict[str, Any]:  # the NFVO's side of vim.access.get
+        async def vim_access(env: Envelope) -> dict[str, Any]:  # the NFVO's side of vimaccess.get
             access_calls.append(env.payload["vimId"])
             if env.payload["vimId"].startswith("unknown"):
                 raise PermanentError(404, f"VIM {env.payload['vimId']} is not registered")
             return cloud.vim_connection_info(env.payload["vimId"])
 
         nfvo = InMemoryBus("nfvo", broker)
-        nfvo.on("vim.access.get", vim_access)
+        nfvo.on("vimaccess.get", vim_access)
         client = InMemoryBus("test", broker)
         await unit.start(port=0)
         await nfvo.start()

@@ -114,7 +114,7 @@ class ResourceRelease(Payload):
 
 
 class VimRef(Payload):
-    vimConnectionInfo: dict[str, Any]  # accessInfo may be absent: the VIM adapter then asks the NFVO (vim.access.get)
+    vimConnectionInfo: dict[str, Any]  # accessInfo may be absent: the VIM adapter then asks the NFVO (vimaccess.get)
 
 
 class VimIdRef(Payload):
@@ -201,7 +201,7 @@ CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
     _r("nsvl.create", OR_VI, "nfvo", "vim_adapter", NetworkAllocate, "{resourceId, vimResourceId}", "create an NS virtual link"),
     _r("nsvl.delete", OR_VI, "nfvo", "vim_adapter", ResourceRelease, "{resourceId, released}", "delete an NS virtual link"),
     _r("vim.capacity", OR_VI, "nfvo", "vim_adapter", VimRef, "{vimId, total, used, free, zones}", "read a VIM's capacity (quotas and usage, or configured limits)"),
-    _r("vim.access.get", OR_VI, "vim_adapter", "nfvo", VimIdRef, "{vimId, vimType, interfaceInfo, accessInfo, extra}", "the VimConnectionInfo with credentials of a registered VIM"),
+    _r("vimaccess.get", OR_VI, "vim_adapter", "nfvo", VimIdRef, "{vimId, vimType, interfaceInfo, accessInfo, extra}", "the VimConnectionInfo with credentials of a registered VIM"),
     # Facts: what happened, for monitoring and anyone else who follows.
     _f("nslcmopocc.changed", FACTS, "nfvo", ("nfvo", "monitoring"), NsLcmOpOccChanged, "NS LCM operation occurrence changed state"),
     _f("ns.created", FACTS, "nfvo", ("nfvo",), NsLifecycleFact, "NS instance identifier created (NsIdentifierCreationNotification)"),
