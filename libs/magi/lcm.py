@@ -18,7 +18,7 @@ import structlog
 
 from magi.api.problem import Problem
 from magi.bus.envelope import Envelope, new_id, utcnow
-from magi.store.mongo import ConcurrencyError, Repository
+from magi.store.mongo import ConcurrencyError, NotFound, Repository
 
 log = structlog.get_logger(__name__)
 
@@ -144,6 +144,29 @@ class OpOccRunner:
             self._running.pop(op_id, None)
 
 
+# How long a claim whose op occ is not yet stored (it is inserted right after the claim) still
+# holds the instance: long enough for that insert, short enough that a crash between the two
+# writes does not lock the instance for good.
+CLAIM_GRACE_SECONDS = 30.0
+
+
+async def holding_op(op_occs: Repository, inst: dict[str, Any], states: set[str]) -> dict[str, Any] | None:
+    """The op occ that holds `inst` (its `_opOccId`) if it is in one of `states`, else None.
+
+    A claim made moments ago whose op occ is not written yet counts as holding (STARTING):
+    without this, a request arriving between another's claim and its insert would claim too."""
+    op_id = inst.get("_opOccId")
+    if not op_id:
+        return None
+    try:
+        op = await op_occs.get(op_id)
+    except NotFound:
+        if time.time() - float(inst.get("_claimedAt") or 0) < CLAIM_GRACE_SECONDS:
+            return {"id": op_id, "operationState": STARTING}
+        return None
+    return op if op["operationState"] in states else None
+
+
 async def claim(instances: Repository, inst: dict[str, Any], op_id: str, *, state_key: str, label: str,
                 blocking: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]) -> None:
     """Make `op_id` the operation holding the instance (`_opOccId`), or raise a 409 Problem.
@@ -156,7 +179,7 @@ async def claim(instances: Repository, inst: dict[str, Any], op_id: str, *, stat
         if busy:
             raise Problem(409, f"{label} {inst['id']} has operation {busy['id']} in state {busy['operationState']}")
         seen = inst.get("_opOccId")
-        inst["_opOccId"] = op_id
+        inst["_opOccId"], inst["_claimedAt"] = op_id, time.time()
         try:
             await instances.replace(inst)
             return

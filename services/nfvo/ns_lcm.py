@@ -19,7 +19,7 @@ from magi.api.problem import Problem
 from magi.bus.catalog import message
 from magi.bus.envelope import Envelope, RemoteError, new_id, utcnow
 from magi.descriptors.model import Nsd, Vnfd
-from magi.lcm import (OpOccRunner, claim, COMPLETED, FAILED, FAILED_TEMP, NS_TRANSITIONS, PROCESSING, ROLLED_BACK, ROLLING_BACK,
+from magi.lcm import (OpOccRunner, claim, holding_op, COMPLETED, FAILED, FAILED_TEMP, NS_TRANSITIONS, PROCESSING, ROLLED_BACK, ROLLING_BACK,
                       InvalidTransition, step_error, transition)
 from magi.bus.base import MessageBus
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
@@ -144,13 +144,7 @@ class NsLcm:
         return await self._start(ns, "TERMINATE", req)
 
     async def _blocking(self, ns: dict[str, Any]) -> dict[str, Any] | None:
-        if not ns.get("_opOccId"):
-            return None
-        try:
-            op = await self.op_occs.get(ns["_opOccId"])
-        except NotFound:
-            return None
-        return op if op["operationState"] in {PROCESSING, FAILED_TEMP, ROLLING_BACK} else None
+        return await holding_op(self.op_occs, ns, {PROCESSING, FAILED_TEMP, ROLLING_BACK})
 
     async def _start(self, ns: dict[str, Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
         now = utcnow()

@@ -21,7 +21,7 @@ from magi.api.problem import Problem
 from magi.bus.catalog import message
 from magi.bus.envelope import Envelope, RemoteError
 from magi.descriptors.model import Vnfd
-from magi.lcm import (ACTIVE, BLOCKING, OpOccRunner, claim, COMPLETED, FAILED, FAILED_TEMP, PROCESSING, ROLLED_BACK, ROLLING_BACK,
+from magi.lcm import (ACTIVE, BLOCKING, OpOccRunner, claim, holding_op, COMPLETED, FAILED, FAILED_TEMP, PROCESSING, ROLLED_BACK, ROLLING_BACK,
                       STARTING, VNF_TRANSITIONS, InvalidTransition, step_error, transition)
 from magi.secrets import SecretBox
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
@@ -114,14 +114,7 @@ class VnfLcm:
         return await self._start(inst, "TERMINATE", req)
 
     async def _blocking_op(self, inst: dict[str, Any]) -> dict[str, Any] | None:
-        op_id = inst.get("_opOccId")
-        if not op_id:
-            return None
-        try:
-            op = await self.op_occs.get(op_id)
-        except NotFound:
-            return None
-        return op if op["operationState"] in BLOCKING else None
+        return await holding_op(self.op_occs, inst, BLOCKING)
 
     async def _start(self, inst: dict[str, Any], operation: str, params: dict[str, Any],
                      sealed_vims: dict[str, Any] | None = None) -> dict[str, Any]:

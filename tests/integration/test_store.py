@@ -172,3 +172,25 @@ async def test_content_store_chunks_large_packages(store):
     assert await content.coll.count_documents({"key": "pkg"}) == 1
     await content.delete("pkg")
     assert await content.find("pkg") is None
+
+
+async def test_a_fresh_claim_holds_the_instance_before_its_op_occ_is_written(store, monkeypatch):
+    """Two LCM requests on one instance: the second, arriving between the first's claim and the
+    insert of its op occ, is refused; a claim orphaned by a crash frees the instance after the grace."""
+    from magi import lcm
+    from magi.api.problem import Problem
+    instances, op_occs = store.repository("instances"), store.repository("op_occs")
+    inst = {"id": str(uuid.uuid4()), "state": "NOT_INSTANTIATED"}
+    await instances.insert(inst)
+
+    async def blocking(i):
+        return await lcm.holding_op(op_occs, i, lcm.BLOCKING)
+
+    await lcm.claim(instances, await instances.get(inst["id"]), "op-1", state_key="state", label="VNF instance", blocking=blocking)
+    with pytest.raises(Problem) as refused:  # op-1's op occ is not stored yet
+        await lcm.claim(instances, await instances.get(inst["id"]), "op-2", state_key="state", label="VNF instance", blocking=blocking)
+    assert refused.value.status == 409 and "op-1" in refused.value.detail
+
+    monkeypatch.setattr(lcm, "CLAIM_GRACE_SECONDS", 0.0)  # op-1's writer crashed: the claim no longer holds
+    await lcm.claim(instances, await instances.get(inst["id"]), "op-3", state_key="state", label="VNF instance", blocking=blocking)
+    assert (await instances.get(inst["id"]))["_opOccId"] == "op-3"
