@@ -63,9 +63,13 @@ class SecretBox:
     def seal(self, value: Any) -> dict[str, str]:
         return {SEALED: self._f.encrypt(json.dumps(value, sort_keys=True).encode()).decode()}
 
+    @staticmethod
+    def is_sealed(value: Any) -> bool:
+        return isinstance(value, dict) and set(value) == {SEALED}
+
     def open(self, sealed: Any) -> Any:
         """The value of `seal`; a value that was never sealed passes through (older records)."""
-        if not (isinstance(sealed, dict) and set(sealed) == {SEALED}):
+        if not self.is_sealed(sealed):
             return sealed
         try:
             return json.loads(self._f.decrypt(sealed[SEALED].encode()))

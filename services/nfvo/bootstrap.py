@@ -10,7 +10,7 @@ from magi.bus.envelope import Envelope
 from magi.notifications.filters import nsd_kind, nslcm_kind, vnfpkgm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
-from magi.secrets import SecretBox, SecretError
+from magi.secrets import SecretBox
 from magi.store.mongo import public
 from nfvo import ns_api
 from nfvo.grants import GrantRequest, Granting
@@ -71,15 +71,14 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
             raise PermanentError(exc.status, exc.detail) from None
         return {"vnfd": pkg["_vnfd"], "vnfPkgId": pkg["id"]}
 
-    # Or-Vi, VIM adapter → NFVO: the credentials of a registered VIM, opened for this one call
+    # Or-Vi, VIM adapter → NFVO: the credentials of a registered VIM, still sealed, so they
+    # cross the bus and rest in the dedupe store only encrypted; the VIM adapter opens them.
     async def vim_access(env: Envelope) -> dict[str, Any]:
         try:
             vim = await vims.get(env.payload["vimId"])
-            return vims.connection(vim, with_access=True)
+            return vims.connection(vim, with_access=True, sealed=True)
         except Problem as exc:
             raise PermanentError(exc.status, exc.detail) from None
-        except SecretError as exc:
-            raise PermanentError(500, str(exc)) from None
 
     async def vnf_op_changed(env: Envelope) -> None:
         lcm.vnf_op_changed(env.payload["vnfLcmOpOccId"])

@@ -224,11 +224,16 @@ class VimRegistry:
             raise Problem(409, f"VIM {doc['name']} ({vim_id}) is in use: {why}")
         await self.repo.delete(doc)
 
-    def connection(self, vim: dict[str, Any], *, with_access: bool = False) -> dict[str, Any]:
-        """The VIM's VimConnectionInfo; with the opened credentials only when asked."""
+    def connection(self, vim: dict[str, Any], *, with_access: bool = False, sealed: bool = False) -> dict[str, Any]:
+        """The VIM's VimConnectionInfo; with the credentials only when asked: opened, or as
+        stored (sealed) for a service that holds the same MAGI_SECRET_KEY."""
         conn = dict(vim["vimConnectionInfo"])
         if not with_access:
             return without_access(conn)
+        if sealed:
+            if "accessInfo" in conn and self.box is not None and not SecretBox.is_sealed(conn["accessInfo"]):
+                conn["accessInfo"] = self.box.seal(conn["accessInfo"])  # a record from before sealing
+            return conn
         if "accessInfo" in conn and self.box is not None:
             conn["accessInfo"] = self.box.open(conn["accessInfo"])
         return conn

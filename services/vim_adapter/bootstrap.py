@@ -8,6 +8,7 @@ from typing import Any
 from magi.api.app import EtsiApi
 from magi.bus.catalog import message
 from magi.runtime import ServiceContext, ServiceUnit
+from magi.secrets import SecretBox
 
 from vim_adapter import api, domain
 from vim_adapter.drivers.base import DriverRegistry
@@ -31,7 +32,7 @@ def build(ctx: ServiceContext) -> ServiceUnit:
         return await ctx.bus.request(message("vimaccess.get", {"vimId": vim_id}, source=ctx.name))
 
     adapter = VimAdapter(ctx.store, registry, source=ctx.name, access=vim_access,
-                         credentialed_types=frozenset({OPENSTACK}))
+                         credentialed_types=frozenset({OPENSTACK}), box=SecretBox.from_settings(ctx.settings))
     for type_ in domain.REQUESTS:
         ctx.bus.on(type_, adapter.handle)
     ctx.bus.on("vim.capacity", adapter.handle_capacity)

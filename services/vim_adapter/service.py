@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from magi.bus.base import PermanentError
 from magi.bus.catalog import ResourceRelease, VimRef, message
 from magi.bus.envelope import Envelope, RemoteError
+from magi.secrets import SecretBox, SecretError
 from magi.store.mongo import AlreadyExists, ConcurrencyError, MongoStore, NotFound, StoreError, public
 
 from vim_adapter import domain
@@ -29,11 +30,13 @@ ACCESS_TTL = 60.0  # seconds an answer of the NFVO is reused
 
 class VimAdapter:
     def __init__(self, store: MongoStore, registry: DriverRegistry, source: str = "vim_adapter",
-                 access: AccessLookup | None = None, credentialed_types: frozenset[str] = frozenset()):
+                 access: AccessLookup | None = None, credentialed_types: frozenset[str] = frozenset(),
+                 box: SecretBox | None = None):
         self.registry = registry
         self.source = source
         self.access = access
         self.credentialed_types = credentialed_types
+        self.box = box  # opens the sealed accessInfo the NFVO answers with
         self._access_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self.records = store.repository("vim_resources", ["vimId", "ownerId"])
         # The VIMs requests named (credentials left out), so HTTP can ask a driver for capacity.
@@ -50,6 +53,8 @@ class VimAdapter:
 
     async def _resolved(self, vim: dict[str, Any]) -> dict[str, Any]:
         """The VimConnectionInfo with its credentials: as given, or from the NFVO (cached briefly)."""
+        if isinstance(vim, dict) and SecretBox.is_sealed(vim.get("accessInfo")):
+            return {**vim, "accessInfo": self._open(vim.get("vimId") or "", vim["accessInfo"])}
         if not isinstance(vim, dict) or not domain.needs_access(vim, self.credentialed_types):
             return vim
         vim_id = vim.get("vimId") or ""
@@ -65,8 +70,20 @@ class VimAdapter:
             raise PermanentError(int(p.get("status") or 422), f"VIM {vim_id}: credentials: {p.get('detail', 'refused')}") from None
         if not answer.get("accessInfo"):
             raise PermanentError(422, f"VIM {vim_id}: the NFVO has no credentials for it")
+        answer = {**answer, "accessInfo": self._open(vim_id, answer["accessInfo"])}
         self._access_cache[vim_id] = (time.monotonic() + ACCESS_TTL, answer)
         return domain.with_access(vim, answer)
+
+    def _open(self, vim_id: str, access: Any) -> Any:
+        """Sealed credentials (from the NFVO or the VNFM: they cross the bus only sealed) opened."""
+        if not SecretBox.is_sealed(access):
+            return access
+        if self.box is None:
+            raise PermanentError(422, f"VIM {vim_id}: sealed credentials and no key to open them")
+        try:
+            return self.box.open(access)
+        except SecretError as exc:
+            raise PermanentError(422, f"VIM {vim_id}: {exc} (every MAGI service needs the same key)") from None
 
     async def _driver_for(self, vim: dict[str, Any]) -> VimDriver:
         self.registry.driver(vim)  # 422 for an unknown vimType before asking anyone for credentials

@@ -37,8 +37,9 @@ KIND = {"COMPUTE": "compute", "VL": "network", "STORAGE": "storage"}
 class VnfLcm:
     def __init__(self, store: MongoStore, nfvo: NfvoPort, vim: VimClient, *, base_url: str, source: str = "vnfm",
                  lease_seconds: float = 30.0, secrets: SecretBox | None = None, nfvo_url: str | None = None):
-        # VIM accessInfo is stored only sealed (op `_work`, resource `vim` copies) and opened right
-        # before a bus payload is built. Without a configured box (tests) the key lives in this process.
+        # VIM accessInfo is stored and sent on the bus only sealed (op `_work`, resource `vim` copies);
+        # the VIM adapter opens it with the same MAGI_SECRET_KEY. Without a configured box (tests)
+        # the key lives in this process.
         self.box = secrets or SecretBox(base64.urlsafe_b64encode(os.urandom(32)).decode())
         self.instances: Repository = store.repository("vnf_instances", [[("vnfdId", 1)]])
         self.op_occs: Repository = store.repository("vnf_lcm_op_occs", [[("vnfInstanceId", 1)], [("operationState", 1)]])
@@ -265,14 +266,14 @@ class VnfLcm:
             if p["id"] in done:
                 continue
             conn_id, vim, zone = domain.granted_vim(grant, p["id"], op["_work"].get("requestVims"))  # vim: accessInfo sealed
-            opened = domain.map_vim_access(vim, self.box.open)
-            common = {"vimConnectionInfo": opened, "resourceId": p["id"]}
+            # accessInfo stays sealed on the bus; the VIM adapter opens it (same MAGI_SECRET_KEY)
+            common = {"vimConnectionInfo": vim, "resourceId": p["id"]}
             if p["type"] == "VL":
                 payload = {**common, "ownerId": inst["id"], "vlId": p["template_id"], "cidr": p["details"].get("cidr")}
             elif p["type"] == "STORAGE":
                 payload = {**common, "vnfInstanceId": inst["id"], "storageId": p["template_id"], "sizeGb": p["details"]["sizeGb"]}
             else:
-                payload = domain.compute_payload(p, flavour=flavour, inst_id=inst["id"], vim=opened, zone=zone, vl_ids=vl_ids,
+                payload = domain.compute_payload(p, flavour=flavour, inst_id=inst["id"], vim=vim, zone=zone, vl_ids=vl_ids,
                                                  external=external, sg_rules=sg_rules, extra=extra)
             key = str(uuid.uuid5(uuid.UUID(p["id"]), f"allocate:{attempt}"))
             reply = await self.vim.allocate(KIND[p["type"]], payload, key)
@@ -292,8 +293,7 @@ class VnfLcm:
             if r["id"] in released:
                 continue
             key = str(uuid.uuid5(uuid.UUID(r["id"]), f"{step}:{op['id']}:{attempt}"))
-            vim = domain.map_vim_access(r["vim"], self.box.open)  # sealed at rest; older records pass through
-            await self.vim.release(KIND[r["type"]], {"vimConnectionInfo": vim, "resourceId": r["id"]}, key)
+            await self.vim.release(KIND[r["type"]], {"vimConnectionInfo": r["vim"], "resourceId": r["id"]}, key)  # sealed
             released.append(r["id"])
             op = await self._save(op)
         return op

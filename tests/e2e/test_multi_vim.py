@@ -12,6 +12,7 @@ import yaml
 from tests.etsi_schema import schemas
 from tests.suite import running_suite
 from tests.unit.pkgfactory import make_nsd_yaml, make_vnf_csar
+from vim_adapter.api import ADAPTER
 
 NS = "SOL005/NSLifecycleManagement"
 SECRET = "s3cret-Pa55"
@@ -201,4 +202,5 @@ async def test_vim_patch_and_grants_to_external_vnfms(mongo_uri, db_prefix):
         # the VIM adapter reads the credentials back over Or-Vi
         from magi.bus.catalog import message
         conn = await s.unit("vim_adapter").ctx.bus.request(message("vimaccess.get", {"vimId": fr["id"]}, source="vim_adapter"))
-        assert conn["accessInfo"]["password"] == "n3w-" + SECRET
+        assert SECRET not in json.dumps(conn)  # sealed on the bus (and in the NFVO's dedupe record)
+        assert s.unit("vim_adapter").ctx.app[ADAPTER].box.open(conn["accessInfo"])["password"] == "n3w-" + SECRET

@@ -32,6 +32,7 @@ from magi.bus.envelope import Envelope, RemoteError
 from magi.bus.memory import InMemoryBroker, InMemoryBus
 from magi.config import MagiSettings
 from magi.runtime import ServiceUnit, make_context
+from magi.secrets import SecretBox
 from magi.store.embedded import EmbeddedMongo
 from tests.fake_openstack import FakeOpenStack
 from vim_adapter.drivers.openstack import OPENSTACK, OpenStackTransient
@@ -86,12 +87,14 @@ async def lab(uri: str, build_seconds: float = 0.05, **settings: Any) -> AsyncIt
     async with FakeOpenStack(build_seconds=build_seconds) as cloud:
         unit = vim_adapter.bootstrap.build(make_context("vim_adapter", s, [], broker))
         access_calls: list[str] = []
+        box = SecretBox.from_settings(s)
 
         async def vim_access(env: Envelope) -> dict[str, Any]:  # the NFVO's side of vimaccess.get
             access_calls.append(env.payload["vimId"])
             if env.payload["vimId"].startswith("unknown"):
                 raise PermanentError(404, f"VIM {env.payload['vimId']} is not registered")
-            return cloud.vim_connection_info(env.payload["vimId"])
+            conn = cloud.vim_connection_info(env.payload["vimId"])
+            return {**conn, "accessInfo": box.seal(conn["accessInfo"])}  # as the NFVO answers: sealed
 
         nfvo = InMemoryBus("nfvo", broker)
         nfvo.on("vimaccess.get", vim_access)
