@@ -41,6 +41,15 @@ log = structlog.get_logger(__name__)
 OPENSTACK = m.OPENSTACK
 
 
+def _find(find: Callable[..., Any], ref: str) -> Any:
+    """A `find_*` proxy call; None when absent. (openstacksdk 6 drops `ignore_missing=True` as the
+    default of find_*, and deprecates passing it: ask for the exception and catch it.)"""
+    try:
+        return find(ref, ignore_missing=False)
+    except _sdk().exceptions.NotFoundException:
+        return None
+
+
 class OpenStackTransient(Exception):
     """VIM trouble a later attempt may not meet (the bus redelivers the request)."""
 
@@ -405,7 +414,7 @@ class OpenStackDriver(VimDriver):
             ref = net.get("externalNetworkId")
         if not ref:
             raise PermanentError(422, f"networks entry {net.get('cpdId')!r} has neither vimNetworkId nor externalNetworkId")
-        got = await self.os.call("find network", lambda c: c.network.find_network(ref, ignore_missing=True))
+        got = await self.os.call("find network", lambda c: _find(c.network.find_network, ref))
         if got is None:
             raise PermanentError(422, f"VIM {self.vim_id}: network {ref!r} not found")
         return got.id
@@ -465,7 +474,7 @@ class OpenStackDriver(VimDriver):
         for s in await self._servers(rid):
             owners.add(m.tag_values(s.tags, s.metadata).get(m.OWNER, ""))
             await self.os.call("delete server", lambda c, s=s: c.compute.delete_server(s.id, ignore_missing=True))
-            await self._gone("server", lambda c, s=s: c.compute.find_server(s.id, ignore_missing=True))
+            await self._gone("server", lambda c, s=s: _find(c.compute.find_server, s.id))
             deleted = True
         for p in await self._neutron("ports", rid):
             owners.add(m.tag_values(p.tags).get(m.OWNER, ""))
@@ -581,7 +590,7 @@ class OpenStackDriver(VimDriver):
                 await self.os.wait(f"volume {vol.name} to be detached", lambda c, v=vol: c.block_storage.get_volume(v.id),
                                    lambda v: v.status in ("available", "error"))
             await self.os.call("delete volume", lambda c, v=vol: c.block_storage.delete_volume(v.id, ignore_missing=True))
-            await self._gone("volume", lambda c, v=vol: c.block_storage.find_volume(v.id, ignore_missing=True))
+            await self._gone("volume", lambda c, v=vol: _find(c.block_storage.find_volume, v.id))
             deleted = True
         log.info("openstack.storage.released", vimId=self.vim_id, resourceId=resource_id, deleted=deleted)
         return deleted
