@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -30,7 +31,7 @@ from magi.api.problem import Problem
 from magi.bus.envelope import new_id
 from magi.descriptors import PackageError, load_nsd
 from magi.notifications.filters import NSD_CHANGE, NSD_DELETION, NSD_ONBOARDING, NSD_ONBOARDING_FAILURE
-from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, public
+from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
 from nfvo.content import ContentStore, read_upload
 from nfvo.pkginfo import descriptor_response, range_response
 from nfvo.pnfd import PnfDescriptors
@@ -60,6 +61,7 @@ class NsDescriptors:
         self.pnf_descriptors = pnf_descriptors
         self.base = base_url
         self.notifier: Any = None  # the /nsd/v2 SubscriptionManager, set by the bootstrap
+        self.nsd_claims = UniqueClaims(store, "nsd_id_claims")  # one ONBOARDED NSD per nsdId, across replicas
 
     async def nsd(self, nsd_info_id: str) -> dict[str, Any]:
         try:
@@ -147,6 +149,10 @@ class NsDescriptors:
             if found is None:
                 raise await self._fail(doc, f"NSD {nsd.nsd_id} references PNFD {pnfd_id}, which is not onboarded", nsd.nsd_id)
             pnfd_info_ids.append(found["id"])
+        holder = await self.nsd_claims.claim(nsd.nsd_id, doc["id"], self._holds_nsd(nsd.nsd_id))
+        if holder is not None:
+            raise await self._fail(doc, f"NSD rejected: nsdId {nsd.nsd_id} is already onboarded as NsdInfo {holder}",
+                                   nsd.nsd_id)
         await self.contents.put(f"nsd:{nsd_info_id}", data, filename)
         doc.update({"nsdId": nsd.nsd_id, "nsdName": nsd.name, "nsdVersion": str(nsd.version), "nsdDesigner": nsd.designer or "",
                     "nsdInvariantId": nsd.invariant_id or nsd.nsd_id, "vnfPkgIds": pkg_ids,
@@ -157,10 +163,23 @@ class NsDescriptors:
         try:
             await self.nsds.replace(doc)
         except (ConcurrencyError, NotFound):
+            await self.nsd_claims.release(nsd.nsd_id, nsd_info_id)
             raise Problem(409, f"NSD {nsd_info_id} changed concurrently") from None
         if self.pnf_descriptors is not None and pnfd_info_ids:
             await self.pnf_descriptors.refresh_usage(pnfd_info_ids)
         await self._notify(doc, NSD_ONBOARDING, f"nsd:{doc['id']}:onboarded")
+
+    def _holds_nsd(self, nsd_id: str) -> Callable[[str, float], Awaitable[bool]]:
+        async def holds(info_id: str, age: float) -> bool:
+            """An NsdInfo holds its nsdId while ONBOARDED, or for a minute while its upload request
+            runs (CREATED between its claim and its ONBOARDED write)."""
+            try:
+                other = await self.nsds.get(info_id)
+            except NotFound:
+                return False
+            state = other["nsdOnboardingState"]
+            return (state == "ONBOARDED" and other.get("nsdId") == nsd_id) or (state == "CREATED" and age < 60)
+        return holds
 
     async def delete_nsd(self, nsd_info_id: str) -> None:
         doc = await self.nsd(nsd_info_id)
@@ -171,6 +190,8 @@ class NsDescriptors:
         except (ConcurrencyError, NotFound):
             raise Problem(409, f"NSD {doc['id']} changed concurrently") from None
         await self.contents.delete(f"nsd:{doc['id']}")
+        if doc.get("nsdId"):
+            await self.nsd_claims.release(doc["nsdId"], doc["id"])
         if self.pnf_descriptors is not None and doc.get("pnfdInfoIds"):
             await self.pnf_descriptors.refresh_usage(doc["pnfdInfoIds"])
         if doc["nsdOnboardingState"] == "ONBOARDED":  # "when it has deleted an on-boarded NSD"

@@ -10,7 +10,8 @@ cycles, references to missing nodes) end the onboarding in ERROR with the parser
 packages are only ever read in memory, nothing is unpacked to disk.
 
 One vnfdId, one package: a package whose vnfdId is already that of an ONBOARDED package (enabled
-or not) ends in ERROR naming the vnfdId and the existing package, as in Tacker. So
+or not) ends in ERROR naming the vnfdId and the existing package, as in Tacker; a claim per
+vnfdId (`UniqueClaims`) makes this hold across NFVO replicas too. So
 `onboarded_vnf_packages/{vnfdId}` and the VNFD the VNFM is given are never ambiguous; a new
 version of a VNF carries a new vnfdId (SOL001 descriptor_id), or the old package is deleted first.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -30,7 +32,7 @@ from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
 from magi.bus.envelope import new_id
 from magi.descriptors import PackageError, load_vnf_package
-from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, public
+from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
 from nfvo.content import ContentStore, UploadTooLarge, read_upload
 from nfvo.fetch import UploadFromUriRequest, fetch_package
 from nfvo.pkginfo import additional_artifacts, descriptor_response, range_response, software_images, without_secrets, zip_of
@@ -77,7 +79,9 @@ class VnfPackages:
         self.contents = contents
         self.base = base_url
         self._tasks: set[asyncio.Task] = set()
-        self._onboarding = asyncio.Lock()  # the vnfdId check and the ONBOARDED write, one package at a time
+        # One ONBOARDED package per vnfdId, across NFVO replicas: a claim per vnfdId, taken before
+        # the ONBOARDED write and given back when the package is deleted.
+        self.vnfd_claims = UniqueClaims(store, "vnfd_id_claims")
         self.notifier: Any = None  # a SubscriptionManager for /vnfpkgm/v2/subscriptions, set by bootstrap
 
     async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
@@ -186,29 +190,42 @@ class VnfPackages:
             await self.pkgs.replace(doc)
             return
         v = pkg.vnfd
-        async with self._onboarding:
-            dup = [p["id"] for p in await self.pkgs.find({"vnfdId": v.vnfd_id})
-                   if p["id"] != doc["id"] and p["onboardingState"] == "ONBOARDED"]
-            if dup:
-                doc["onboardingState"] = "ERROR"
-                doc["onboardingFailureDetails"] = {
-                    "status": 409, "title": "duplicate vnfdId",
-                    "detail": f"vnfdId {v.vnfd_id} is already onboarded as VNF package {dup[0]}; "
-                              "delete that package first or give the VNFD a new descriptor_id"}
-                await self.pkgs.replace(doc)
-                log.warning("vnfpkg.duplicate_vnfd", vnfPkgId=doc["id"], vnfdId=v.vnfd_id, existing=dup[0])
-                return
-            doc.update({"vnfdId": v.vnfd_id, "vnfProvider": v.provider or "", "vnfProductName": v.product_name or "",
-                        "vnfSoftwareVersion": str(v.software_version or ""), "vnfdVersion": str(v.descriptor_version or ""),
-                        "vnfmInfo": list(v.vnfm_info or []) or ["MAGI"],
-                        "checksum": {"algorithm": "SHA-256", "hash": pkg.checksum_sha256},
-                        "packageSecurityOption": "OPTION_1", "softwareImages": images, "additionalArtifacts": artifacts,
-                        "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
-                        "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files,
-                        "_manifest": pkg.manifest.path if pkg.manifest else None})
+        # the query finds packages onboarded before claims existed; the claim settles races
+        twins = [p["id"] for p in await self.pkgs.find({"vnfdId": v.vnfd_id})
+                 if p["id"] != doc["id"] and p["onboardingState"] == "ONBOARDED"]
+        holder = twins[0] if twins else await self.vnfd_claims.claim(v.vnfd_id, doc["id"], self._holds_vnfd(v.vnfd_id))
+        if holder is not None:
+            doc["onboardingState"] = "ERROR"
+            doc["onboardingFailureDetails"] = {
+                "status": 409, "title": "duplicate vnfdId",
+                "detail": f"vnfdId {v.vnfd_id} is already onboarded as VNF package {holder}; "
+                          "delete that package first or give the VNFD a new descriptor_id"}
             await self.pkgs.replace(doc)
+            log.warning("vnfpkg.duplicate_vnfd", vnfPkgId=doc["id"], vnfdId=v.vnfd_id, existing=holder)
+            return
+        doc.update({"vnfdId": v.vnfd_id, "vnfProvider": v.provider or "", "vnfProductName": v.product_name or "",
+                    "vnfSoftwareVersion": str(v.software_version or ""), "vnfdVersion": str(v.descriptor_version or ""),
+                    "vnfmInfo": list(v.vnfm_info or []) or ["MAGI"],
+                    "checksum": {"algorithm": "SHA-256", "hash": pkg.checksum_sha256},
+                    "packageSecurityOption": "OPTION_1", "softwareImages": images, "additionalArtifacts": artifacts,
+                    "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
+                    "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files,
+                    "_manifest": pkg.manifest.path if pkg.manifest else None})
+        await self.pkgs.replace(doc)
         log.info("vnfpkg.onboarded", vnfPkgId=doc["id"], vnfdId=v.vnfd_id)
         await self._notify(doc, "VnfPackageOnboardingNotification", f"vnfpkg:{doc['id']}:onboarded")
+
+    def _holds_vnfd(self, vnfd_id: str) -> Callable[[str, float], Awaitable[bool]]:
+        async def holds(pkg_id: str, _age: float) -> bool:
+            """A package holds its vnfdId while ONBOARDED, or PROCESSING (between its claim and its
+            ONBOARDED write; a crash there is resumed by `resume`, which claims again as the same owner)."""
+            try:
+                other = await self.pkgs.get(pkg_id)
+            except NotFound:
+                return False
+            return other["onboardingState"] == "PROCESSING" or (
+                other["onboardingState"] == "ONBOARDED" and other.get("vnfdId") == vnfd_id)
+        return holds
 
     async def resume(self) -> None:
         """Packages a crash left in UPLOADING or PROCESSING: process the stored content again, or
@@ -280,6 +297,8 @@ class VnfPackages:
             raise Problem(409, f"VNF package {pkg_id} must be DISABLED and NOT_IN_USE to be deleted")
         await self.pkgs.delete(doc)
         await self.contents.delete(pkg_id)
+        if doc.get("vnfdId"):
+            await self.vnfd_claims.release(doc["vnfdId"], pkg_id)
         if doc["onboardingState"] == "ONBOARDED":  # SOL005 reports changes of onboarded packages only
             await self._notify(doc, "VnfPackageChangeNotification", f"vnfpkg:{pkg_id}:deleted", changeType="PKG_DELETE")
 

@@ -350,3 +350,40 @@ async def test_pnf_descriptors(suite):
     assert got["pnfdOnboardingState"] == "ERROR"
     await s.req("DELETE", f"{B}/{info['id']}", expect=204)
     problem(*await raw(s, "GET", f"{B}/{info['id']}", headers={"Accept": "application/json"}), 404)
+
+
+async def test_one_vnfd_id_and_one_nsd_id_onboard_once_even_when_uploads_race(suite):
+    """Four packages with one vnfdId uploaded at once: one ONBOARDED, three ERROR naming it; once it
+    is deleted, the vnfdId is free again. The same for four NSDs with one nsdId (422 for the losers)."""
+    import asyncio
+    from tests.unit.pkgfactory import make_nsd_yaml
+    s = suite
+    P = f"{s.nfvo}/vnfpkgm/v2/vnf_packages"
+    vnfd_id = str(uuid.uuid4())
+    csar = make_vnf_csar(vnfd_id)
+    ids = [(await s.req("POST", P, json={}, expect=201))[1]["id"] for _ in range(4)]
+    await asyncio.gather(*(s.req("PUT", f"{P}/{i}/package_content", data=csar, headers={"Content-Type": "application/zip"},
+                                 expect=202) for i in ids))
+    done = {i: await wait_onboarding(s, i) for i in ids}
+    (winner,) = [i for i, p in done.items() if p["onboardingState"] == "ONBOARDED"]
+    for i, p in done.items():
+        if i != winner:
+            assert p["onboardingState"] == "ERROR" and p["onboardingFailureDetails"]["status"] == 409, p
+            assert winner in p["onboardingFailureDetails"]["detail"]
+
+    N = f"{s.nfvo}/nsd/v2/ns_descriptors"
+    nsd_id = str(uuid.uuid4())
+    nsd = make_nsd_yaml(nsd_id, vnfd_id)
+    infos = [(await s.req("POST", N, json={}, expect=201))[1]["id"] for _ in range(4)]
+    codes = await asyncio.gather(*(raw(s, "PUT", f"{N}/{i}/nsd_content", data=nsd, headers={"Content-Type": "application/yaml"})
+                                   for i in infos))
+    assert sorted(c[0] for c in codes) == [204, 422, 422, 422], [c[:2] for c in codes]
+
+    # deleting the onboarded package frees its vnfdId
+    _, _, h = await s.req("GET", f"{P}/{winner}", expect=200)
+    await s.req("PATCH", f"{P}/{winner}", json={"operationalState": "DISABLED"},
+                headers={"Content-Type": "application/merge-patch+json", "If-Match": h["ETag"]}, expect=200)
+    await s.req("DELETE", f"{P}/{winner}", expect=204)
+    again = (await s.req("POST", P, json={}, expect=201))[1]["id"]
+    await s.req("PUT", f"{P}/{again}/package_content", data=csar, headers={"Content-Type": "application/zip"}, expect=202)
+    assert (await wait_onboarding(s, again))["onboardingState"] == "ONBOARDED"

@@ -194,3 +194,24 @@ async def test_a_fresh_claim_holds_the_instance_before_its_op_occ_is_written(sto
     monkeypatch.setattr(lcm, "CLAIM_GRACE_SECONDS", 0.0)  # op-1's writer crashed: the claim no longer holds
     await lcm.claim(instances, await instances.get(inst["id"]), "op-3", state_key="state", label="VNF instance", blocking=blocking)
     assert (await instances.get(inst["id"]))["_opOccId"] == "op-3"
+
+
+async def test_unique_claims_one_winner_and_takeover_of_a_dead_holder(store):
+    from magi.store.mongo import UniqueClaims
+    claims = UniqueClaims(store, "claims")
+    alive = {"a", "b", "c", "d", "e", "f"}
+
+    async def holds(owner, _age):
+        return owner in alive
+
+    got = await asyncio.gather(*(claims.claim("vnfd-1", o, holds) for o in sorted(alive)))
+    winners = [o for o, g in zip(sorted(alive), got) if g is None]
+    assert len(winners) == 1 and all(g in (None, winners[0]) for g in got)
+    assert await claims.claim("vnfd-1", winners[0], holds) is None  # the holder again: still its own
+    alive.discard(winners[0])  # the holder went away without releasing
+    alive.add("z")
+    assert await claims.claim("vnfd-1", "z", holds) is None
+    await claims.release("vnfd-1", winners[0])  # a stale owner's release does not free it
+    assert await claims.claim("vnfd-1", "y", holds) == "z"
+    await claims.release("vnfd-1", "z")
+    assert await claims.claim("vnfd-1", "y", holds) is None

@@ -9,8 +9,9 @@ send are one document (the `_outbox` field), relayed afterwards by `OutboxRelay`
 from __future__ import annotations
 
 import copy
+import time
 from datetime import datetime, timezone
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
@@ -228,3 +229,40 @@ class ProcessedMessages:
             await self.col.insert_one({"_id": message_id, "reply": reply, "at": datetime.now(timezone.utc)})
         except DuplicateKeyError:
             pass
+
+
+class UniqueClaims:
+    """A key (a vnfdId, an nsdId) held by one owner across every replica of a service.
+
+    Insert-first on the unique `_id` (enforced by MongoDB and by nx-27017 alike), so two writers
+    racing for one key cannot both win, whichever process they run in. A claim whose owner no
+    longer holds it (deleted, failed, crashed) is taken over by a compare-and-swap on the owner."""
+
+    def __init__(self, store: MongoStore, collection: str):
+        self.col = store.db[collection]
+
+    async def claim(self, key: str, owner: str, holds: Callable[[str, float], Awaitable[bool]]) -> str | None:
+        """Claim `key` for `owner`. Returns None when `owner` holds it now, else the holder's id.
+        `holds(holder, age_seconds)` says whether the current holder still holds it."""
+        holder = ""
+        for _ in range(5):
+            try:
+                await self.col.insert_one({"_id": key, "owner": owner, "at": time.time()})
+                return None
+            except DuplicateKeyError:
+                pass
+            doc = await self.col.find_one({"_id": key})
+            if doc is None:
+                continue  # released meanwhile: insert again
+            holder = doc["owner"]
+            if holder == owner:
+                return None
+            if await holds(holder, time.time() - float(doc.get("at") or 0)):
+                return holder
+            took = await self.col.update_one({"_id": key, "owner": holder}, {"$set": {"owner": owner, "at": time.time()}})
+            if took.matched_count == 1:
+                return None
+        return holder or None
+
+    async def release(self, key: str, owner: str) -> None:
+        await self.col.delete_one({"_id": key, "owner": owner})
