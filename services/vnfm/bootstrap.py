@@ -1,6 +1,7 @@
 """VNFM bootstrap: wires the SOL003 vnflcm API, the LCM runner, the bus and notifications."""
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from magi.api.app import EtsiApi
@@ -19,10 +20,10 @@ from vnfm.lcm import VnfLcm
 APIS = [EtsiApi("vnflcm", "v2", ("2.0.0", "2.1.0"))]
 
 
-def _bus_handler(fn):
+def _bus_handler(fn, with_envelope: bool = False):
     async def handler(env: Envelope) -> dict[str, Any] | None:
         try:
-            return await fn(env.payload)
+            return await (fn(env.payload, env) if with_envelope else fn(env.payload))
         except Problem as p:
             raise PermanentError(p.status, p.detail, p.title) from None
 
@@ -40,8 +41,11 @@ def build(ctx: ServiceContext) -> ServiceUnit:
     notifier.add_routes(ctx.app)
 
     # Or-Vnfm requests from MAGI's NFVO: the same use cases the HTTP API calls.
-    async def create(p: dict[str, Any]) -> dict[str, Any]:
-        return domain.redact_response(public(await lcm.create(p)))
+    async def create(p: dict[str, Any], env: Envelope) -> dict[str, Any]:
+        # the instance id follows from the message id: a redelivery, even one handled concurrently
+        # with the first delivery, finds the same instance
+        inst_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"magi:vnf.create:{env.message_id}"))
+        return domain.redact_response(public(await lcm.create(p, instance_id=inst_id)))
 
     async def instantiate(p: dict[str, Any]) -> dict[str, Any]:
         return {"vnfLcmOpOccId": (await lcm.instantiate(p["vnfInstanceId"], p["request"]))["id"]}
@@ -59,7 +63,8 @@ def build(ctx: ServiceContext) -> ServiceUnit:
     async def rollback(p: dict[str, Any]) -> dict[str, Any]:
         return {"vnfLcmOpOccId": (await lcm.rollback(p["vnfLcmOpOccId"]))["id"]}
 
-    for type_, fn in (("lcmopocc.rollback", rollback), ("vnf.create", create), ("vnf.instantiate", instantiate), ("vnf.terminate", terminate),
+    ctx.bus.on("vnf.create", _bus_handler(create, with_envelope=True))
+    for type_, fn in (("lcmopocc.rollback", rollback), ("vnf.instantiate", instantiate), ("vnf.terminate", terminate),
                       ("vnf.delete", delete), ("lcmopocc.get", get_op)):
         ctx.bus.on(type_, _bus_handler(fn))
 

@@ -24,7 +24,7 @@ from magi.descriptors.model import Vnfd
 from magi.lcm import (ACTIVE, BLOCKING, OpOccRunner, claim, holding_op, COMPLETED, FAILED, FAILED_TEMP, PROCESSING, ROLLED_BACK, ROLLING_BACK,
                       STARTING, VNF_TRANSITIONS, InvalidTransition, step_error, transition)
 from magi.secrets import SecretBox
-from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository
+from magi.store.mongo import AlreadyExists, ConcurrencyError, MongoStore, NotFound, Repository
 from magi.telemetry import bind_ids, tracer
 from vnfm import domain
 from vnfm.adapters import GrantRejected, NfvoPort, VimClient
@@ -48,16 +48,28 @@ class VnfLcm:
         self.runner = OpOccRunner(self.op_occs, START_STATES, self._drive, name="vnf-op", lease_seconds=lease_seconds)
 
     # -- use cases -------------------------------------------------------------------------
-    async def create(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, req: dict[str, Any], instance_id: str | None = None) -> dict[str, Any]:
+        """A new VNF instance identifier. With `instance_id` (derived from a bus message id) a
+        repeated request answers the instance the first one created instead of a second one."""
+        if instance_id is not None:
+            try:
+                return await self.instances.get(instance_id)
+            except NotFound:
+                pass
         try:
             found = await self.nfvo.vnfd(req["vnfdId"])
         except RemoteError as exc:
             raise Problem(422, f"vnfdId {req['vnfdId']} does not identify an onboarded, enabled VNF package: {exc}") from None
         inst = domain.new_vnf_instance(req, found["vnfd"], found.get("vnfPkgId"))
+        if instance_id is not None:
+            inst["id"] = instance_id
         inst["_vnfd"] = found["vnfd"]
         inst["_links"] = domain.vnf_instance_links(self.base, inst)
         bind_ids(vnfInstanceId=inst["id"])
-        await self.instances.insert(inst, outbox=[message("vnf.created", {"vnfInstanceId": inst["id"], "vnfdId": inst["vnfdId"]}, source=self.source)])
+        try:
+            await self.instances.insert(inst, outbox=[message("vnf.created", {"vnfInstanceId": inst["id"], "vnfdId": inst["vnfdId"]}, source=self.source)])
+        except AlreadyExists:  # the same request, handled concurrently: its instance is the answer
+            return await self.instances.get(inst["id"])
         return inst
 
     async def get_instance(self, inst_id: str) -> dict[str, Any]:

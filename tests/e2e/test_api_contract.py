@@ -294,3 +294,22 @@ async def test_concurrent_operations_on_one_instance_one_wins(suite):
     results = await asyncio.gather(*(s.req("POST", url, json={"flavourId": "simple"}) for _ in range(8)))
     codes = sorted(r[0] for r in results)
     assert codes.count(202) == 1 and set(codes) == {202, 409}, codes
+
+
+async def test_vnf_create_delivered_twice_at_once_creates_one_instance(suite):
+    """Or-Vnfm `vnf.create` is the one request whose handler makes a new identifier: two deliveries
+    of one message handled at the same moment (both pass the dedupe look-up) answer one instance."""
+    import asyncio
+    from magi.bus.catalog import message
+    s = suite
+    vnfd_id = str(uuid.uuid4())
+    await s.onboard(vnfd_id, str(uuid.uuid4()))
+    from magi.bus.catalog import spec
+    env = message("vnf.create", {"vnfdId": vnfd_id}, source="nfvo")
+    env.kind = "request"
+    vnfm_bus = s.unit("vnfm").ctx.bus  # the broker's redeliveries, handed to the consumer at once
+    replies = await asyncio.gather(*(vnfm_bus.dispatch(spec("vnf.create").exchange, env.model_copy()) for _ in range(3)))
+    got = [r.payload for r in replies]
+    assert len({g["id"] for g in got}) == 1, got
+    _, listed, _ = await s.req("GET", f"{s.vnfm}/vnflcm/v2/vnf_instances?filter=(eq,vnfdId,{vnfd_id})", expect=200)
+    assert [i["id"] for i in listed] == [got[0]["id"]]
