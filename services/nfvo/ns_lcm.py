@@ -8,13 +8,13 @@ key derived from the op occ and the step, so a resumed step is answered, not red
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from typing import Any
 
 import structlog
 
+from magi.aio import wait_event
 from magi.api.problem import Problem
 from magi.bus.catalog import message
 from magi.bus.envelope import Envelope, RemoteError, new_id, utcnow
@@ -471,8 +471,7 @@ class NsLcm:
                 vnf_op = await (await self.vnfms.driver(entry.get("vnfmId"))).op_occ(vnf_op_id)
                 if vnf_op["operationState"] in states:
                     return vnf_op
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(ev.wait(), 2.0)
+                await wait_event(ev, 2.0)
                 op = await self._save(op)  # keep the lease while waiting
             raise TimeoutError(f"VNF operation {vnf_op_id} did not finish in {self.vnf_timeout}s")
         finally:

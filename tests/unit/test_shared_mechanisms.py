@@ -66,3 +66,31 @@ def test_ns_op_occ_has_no_starting_and_allows_partially_completed():
     assert transition(op("PROCESSING"), "PARTIALLY_COMPLETED", NS_TRANSITIONS)["operationState"] == "PARTIALLY_COMPLETED"
     with pytest.raises(InvalidTransition):
         transition(op("PROCESSING"), "ROLLED_BACK", NS_TRANSITIONS)
+
+
+async def _cancel_as_the_event_fires(wait) -> bool:
+    """Whether a loop around `wait(event, timeout)` stops when cancelled just as its event fires."""
+    import asyncio
+    ev = asyncio.Event()
+
+    async def loop():
+        while True:
+            await wait(ev, 10)
+            ev.clear()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)
+    ev.set()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=1)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=1)
+    return bool(done)
+
+
+async def test_wait_event_keeps_a_cancel_that_arrives_with_the_event():
+    """Background loops (outbox relay, notification sender, NS runner) wait with `wait_event`;
+    with asyncio.wait_for on 3.11 a stop that coincides with a wake-up is lost and stop() hangs."""
+    from magi.aio import wait_event
+    assert await _cancel_as_the_event_fires(wait_event)

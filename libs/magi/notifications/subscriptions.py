@@ -24,6 +24,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from magi.aio import wait_event
 from magi.api.app import json_response, read_model
 from magi.api.problem import Problem, not_found
 from magi.api.query import (
@@ -283,8 +284,7 @@ class SubscriptionManager:
                 delay = self.poll_interval
             if self._stopping:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await wait_event(self._wake, delay)
 
     async def _next_delay(self) -> float:
         nxt = await self.deliveries.find({"_api": self.prefix, "state": PENDING}, sort="nextAttemptAt", limit=1)

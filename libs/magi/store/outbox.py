@@ -10,6 +10,7 @@ import contextlib
 
 import structlog
 
+from magi.aio import wait_event
 from magi.bus.base import MessageBus
 from magi.bus.envelope import Envelope
 from magi.store.mongo import MongoStore
@@ -24,19 +25,26 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self._event = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
         store.relay = self  # repositories wake the relay after each write
 
     def wake(self) -> None:
         self._event.set()
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"outbox-{self.store.name}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        # The flag as well as the cancel: Python 3.11's wait_for swallows a cancel that arrives as
+        # the awaited event fires (a write waking the relay), and the loop would run on.
+        self._stopping = True
+        task, self._task = self._task, None
+        if task:
+            task.cancel()
+            self._event.set()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def flush(self) -> int:
         sent = 0
@@ -49,9 +57,10 @@ class OutboxRelay:
         return sent
 
     async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._event.wait(), self.poll_interval)
+        while not self._stopping:
+            await wait_event(self._event, self.poll_interval)
+            if self._stopping:
+                break
             self._event.clear()
             try:
                 await self.flush()
