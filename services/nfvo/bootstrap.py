@@ -42,10 +42,8 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
                                    retry_max=s.notification_retry_max, backoff=s.notification_backoff)
     pkgm_notifier = SubscriptionManager(ctx.store, vnfpkgm_kind(), base_url=ctx.public_url,
                                         retry_max=s.notification_retry_max, backoff=s.notification_backoff)
-    catalogue.vnf_packages.notifier = pkgm_notifier
     nsd_notifier = SubscriptionManager(ctx.store, nsd_kind(), base_url=ctx.public_url,
                                        retry_max=s.notification_retry_max, backoff=s.notification_backoff)
-    catalogue.descriptors.notifier = catalogue.pnf_descriptors.notifier = nsd_notifier
     vims.add_routes(ctx.app)
     vnfms.add_routes(ctx.app)
     catalogue.add_routes(ctx.app)
@@ -129,6 +127,14 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     ctx.bus.on("vimaccess.get", vim_access)
     ctx.bus.on("lcmopocc.changed", vnf_op_changed)
     ctx.bus.on("nslcmopocc.changed", notify)
+
+    # SOL005 package/NSD/PNFD notifications, stored with the state change they report (nfvo.notices)
+    async def descriptor_notice(env: Envelope) -> None:
+        to = pkgm_notifier if env.type == "vnfpkg.changed" else nsd_notifier
+        await to.emit(env.payload["notification"], key=env.payload["key"])
+
+    ctx.bus.on("vnfpkg.changed", descriptor_notice)
+    ctx.bus.on("nsd.changed", descriptor_notice)
 
     async def defaults() -> None:
         if register_default_vim:

@@ -7,10 +7,10 @@ they stay IN_USE (undeletable) while an NSD referencing them exists.
 
 An nsdId is onboarded once: uploading an NSD whose nsdId another NsdInfo has ONBOARDED fails the
 onboarding (422 naming that NsdInfo; this one goes to ERROR), as in Tacker and OSM. A new version of
-an NSD carries a new descriptor_id. Every rejected upload leaves the NsdInfo in ERROR with
+an NSD carries a new descriptor_id. A claim per nsdId (`UniqueClaims`) holds this across replicas. Every rejected upload leaves the NsdInfo in ERROR with
 onboardingFailureDetails; delete it and create another to retry.
 
-Notifications to the `/nsd/v2/subscriptions` subscribers, best effort after the state is stored:
+Notifications to the `/nsd/v2/subscriptions` subscribers, stored with the state change (nfvo.notices):
 NsdOnBoarding, NsdOnBoardingFailure, NsdChange (nsdOperationalState), NsdDeletion.
 """
 from __future__ import annotations
@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from pydantic import BaseModel, ConfigDict
@@ -28,16 +27,16 @@ from pydantic import BaseModel, ConfigDict
 from magi.api.app import json_response, read_json, read_model
 from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
-from magi.bus.envelope import new_id
+from magi.bus.envelope import Envelope, new_id
 from magi.descriptors import PackageError, load_nsd
 from magi.notifications.filters import NSD_CHANGE, NSD_DELETION, NSD_ONBOARDING, NSD_ONBOARDING_FAILURE
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
 from nfvo.content import ContentStore, read_upload
+from nfvo.notices import descriptor_notice
 from nfvo.pkginfo import descriptor_response, range_response
 from nfvo.pnfd import PnfDescriptors
 from nfvo.vnfpkgm import VnfPackages, merge_patch
 
-log = structlog.get_logger(__name__)
 
 NSD_ATTRS = attributes("id", "nsdId", "nsdName", "nsdVersion", "nsdDesigner", "nsdInvariantId", "vnfPkgIds", "pnfdInfoIds",
                        "nestedNsdInfoIds", "nsdOnboardingState", "onboardingFailureDetails", "nsdOperationalState",
@@ -60,7 +59,6 @@ class NsDescriptors:
         self.vnf_packages = vnf_packages
         self.pnf_descriptors = pnf_descriptors
         self.base = base_url
-        self.notifier: Any = None  # the /nsd/v2 SubscriptionManager, set by the bootstrap
         self.nsd_claims = UniqueClaims(store, "nsd_id_claims")  # one ONBOARDED NSD per nsdId, across replicas
 
     async def nsd(self, nsd_info_id: str) -> dict[str, Any]:
@@ -83,20 +81,15 @@ class NsDescriptors:
         return [d["id"] for d in await self.nsds.find({"nsdOnboardingState": "ONBOARDED"})
                 if pnfd_info_id in (d.get("pnfdInfoIds") or [])]
 
-    async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
-        """Best effort after the state is stored: a crash in between loses this one notification."""
-        if self.notifier is None:
-            return
+    def _notice(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> Envelope:
+        """The notification of a state change, stored in the write that makes it (nfvo.notices)."""
         facts = {k: doc.get(k) for k in ("nsdName", "nsdVersion", "nsdDesigner", "nsdInvariantId", "vnfPkgIds", "pnfdInfoIds",
                                          "nestedNsdInfoIds", "nsdOnboardingState", "nsdOperationalState", "nsdUsageState")}
         facts["pnfdId"] = list((doc.get("_nsd") or {}).get("pnfd_ids") or [])  # the pnfdIds of the PNFDs it references
         body = {"notificationType": ntype, "timeStamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
                 "nsdInfoId": doc["id"], **({"nsdId": doc["nsdId"]} if doc.get("nsdId") else {}), **extra,
                 "_links": {"nsdInfo": {"href": f"{self.base}/nsd/v2/ns_descriptors/{doc['id']}"}}, "_match": facts}
-        try:
-            await self.notifier.emit(body, key=key)
-        except Exception:
-            log.exception("nsd.notify_failed", nsdInfoId=doc["id"], notificationType=ntype)
+        return descriptor_notice("nsd.changed", key, body)
 
     async def create_nsd(self, user_data: dict[str, Any] | None) -> dict[str, Any]:
         nid = new_id()
@@ -114,12 +107,12 @@ class NsDescriptors:
         doc["onboardingFailureDetails"] = {"status": 422, "detail": detail}
         if nsd_id:
             doc["nsdId"] = nsd_id
+        notice = self._notice(doc, NSD_ONBOARDING_FAILURE, f"nsd:{doc['id']}:failed",
+                              onboardingFailureDetails=doc["onboardingFailureDetails"])
         try:
-            await self.nsds.replace(doc)
+            await self.nsds.replace(doc, outbox=[notice])
         except (ConcurrencyError, NotFound):
             return Problem(409, f"NSD {doc['id']} changed concurrently")
-        await self._notify(doc, NSD_ONBOARDING_FAILURE, f"nsd:{doc['id']}:failed",
-                           onboardingFailureDetails=doc["onboardingFailureDetails"])
         return Problem(422, detail)
 
     async def upload_nsd(self, nsd_info_id: str, data: bytes, filename: str | None) -> None:
@@ -161,13 +154,12 @@ class NsDescriptors:
         if pnfd_info_ids:
             doc["pnfdInfoIds"] = pnfd_info_ids
         try:
-            await self.nsds.replace(doc)
+            await self.nsds.replace(doc, outbox=[self._notice(doc, NSD_ONBOARDING, f"nsd:{doc['id']}:onboarded")])
         except (ConcurrencyError, NotFound):
             await self.nsd_claims.release(nsd.nsd_id, nsd_info_id)
             raise Problem(409, f"NSD {nsd_info_id} changed concurrently") from None
         if self.pnf_descriptors is not None and pnfd_info_ids:
             await self.pnf_descriptors.refresh_usage(pnfd_info_ids)
-        await self._notify(doc, NSD_ONBOARDING, f"nsd:{doc['id']}:onboarded")
 
     def _holds_nsd(self, nsd_id: str) -> Callable[[str, float], Awaitable[bool]]:
         async def holds(info_id: str, age: float) -> bool:
@@ -185,8 +177,10 @@ class NsDescriptors:
         doc = await self.nsd(nsd_info_id)
         if doc["nsdOperationalState"] != "DISABLED" or doc["nsdUsageState"] != "NOT_IN_USE":
             raise Problem(409, f"NSD {doc['id']} must be DISABLED and NOT_IN_USE to be deleted")
+        # "when it has deleted an on-boarded NSD"
+        notices = [self._notice(doc, NSD_DELETION, f"nsd:{doc['id']}:deleted")] if doc["nsdOnboardingState"] == "ONBOARDED" else []
         try:
-            await self.nsds.delete(doc)
+            await self.nsds.delete(doc, outbox=notices)
         except (ConcurrencyError, NotFound):
             raise Problem(409, f"NSD {doc['id']} changed concurrently") from None
         await self.contents.delete(f"nsd:{doc['id']}")
@@ -194,8 +188,6 @@ class NsDescriptors:
             await self.nsd_claims.release(doc["nsdId"], doc["id"])
         if self.pnf_descriptors is not None and doc.get("pnfdInfoIds"):
             await self.pnf_descriptors.refresh_usage(doc["pnfdInfoIds"])
-        if doc["nsdOnboardingState"] == "ONBOARDED":  # "when it has deleted an on-boarded NSD"
-            await self._notify(doc, NSD_DELETION, f"nsd:{doc['id']}:deleted")
 
     async def patch_nsd(self, nsd_info_id: str, mods: NsdInfoModifications) -> dict[str, Any]:
         if mods.nsdOperationalState is None and mods.userDefinedData is None:
@@ -210,12 +202,12 @@ class NsDescriptors:
             doc["nsdOperationalState"] = state
         if mods.userDefinedData is not None:
             doc["userDefinedData"] = merge_patch(doc.get("userDefinedData"), mods.userDefinedData)
+        notices = [self._notice(doc, NSD_CHANGE, f"nsd:{doc['id']}:op:{doc['_v'] + 1}", nsdOperationalState=state)
+                   ] if state is not None else []
         try:
-            saved = await self.nsds.replace(doc)
+            await self.nsds.replace(doc, outbox=notices)
         except ConcurrencyError:
             raise Problem(412, f"NSD {nsd_info_id} changed concurrently") from None
-        if state is not None:
-            await self._notify(doc, NSD_CHANGE, f"nsd:{doc['id']}:op:{saved['_v']}", nsdOperationalState=state)
         return mods.model_dump(exclude_none=True)
 
     async def onboarded_files(self, doc: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ size and YAML alias-bomb limits): a hostile upload is a 422 and ERROR, never a 5
 
 A PNFD is IN_USE while an ONBOARDED NSD references it (NsdInfo.pnfdInfoIds); it cannot be deleted
 then (409). Notifications (PnfdOnBoarding, PnfdOnBoardingFailure, PnfdDeletion) go to the
-`/nsd/v2/subscriptions` subscribers, best effort after the state is stored.
+`/nsd/v2/subscriptions` subscribers, stored with the state change (nfvo.notices).
 """
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from magi.api.app import json_response, read_json, read_model
 from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
-from magi.bus.envelope import new_id
+from magi.bus.envelope import Envelope, new_id
 from magi.descriptors import Limits, PackageError
 from magi.descriptors._archive import safe_path
 from magi.descriptors._yaml import load_yaml
@@ -30,10 +29,10 @@ from magi.descriptors.csar import read_zip
 from magi.notifications.filters import PNFD_DELETION, PNFD_ONBOARDING, PNFD_ONBOARDING_FAILURE
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, public
 from nfvo.content import ContentStore, read_upload
+from nfvo.notices import descriptor_notice
 from nfvo.pkginfo import descriptor_response, range_response
 from nfvo.vnfpkgm import merge_patch
 
-log = structlog.get_logger(__name__)
 
 PNFD_ATTRS = attributes("id", "pnfdId", "pnfdName", "pnfdVersion", "pnfdProvider", "pnfdInvariantId", "pnfdOnboardingState",
                         "onboardingFailureDetails", "pnfdUsageState", "userDefinedData")
@@ -86,7 +85,6 @@ class PnfDescriptors:
         self.pnfds: Repository = store.repository("pnf_descriptors", [[("pnfdId", 1)]])
         self.contents = contents
         self.base = base_url
-        self.notifier: Any = None  # the /nsd/v2 SubscriptionManager, set by the bootstrap
         # the NsdInfo ids of the ONBOARDED NSDs that reference a PnfdInfo; set by the catalogue
         self.users: Callable[[str], Awaitable[list[str]]] | None = None
 
@@ -126,20 +124,15 @@ class PnfDescriptors:
                 except NotFound:
                     break
 
-    async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
-        """Best effort after the state is stored: a crash in between loses this one notification."""
-        if self.notifier is None:
-            return
+    def _notice(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> Envelope:
+        """The notification of a state change, stored in the write that makes it (nfvo.notices)."""
         body = {"notificationType": ntype, "timeStamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
                 "pnfdInfoId": doc["id"], **({"pnfdId": doc["pnfdId"]} if doc.get("pnfdId") else {}), **extra,
                 "_links": {"pnfdInfo": {"href": f"{self.base}/nsd/v2/pnf_descriptors/{doc['id']}"}},
                 "_match": {**{k: doc.get(k) for k in ("pnfdName", "pnfdVersion", "pnfdProvider", "pnfdInvariantId",
                                                        "pnfdOnboardingState", "pnfdUsageState")},
                            "pnfdInfoIds": [doc["id"]]}}
-        try:
-            await self.notifier.emit(body, key=key)
-        except Exception:
-            log.exception("pnfd.notify_failed", pnfdInfoId=doc["id"], notificationType=ntype)
+        return descriptor_notice("nsd.changed", key, body)
 
     async def upload(self, pnfd_info_id: str, data: bytes, filename: str | None) -> None:
         doc = await self.get(pnfd_info_id)
@@ -151,20 +144,19 @@ class PnfDescriptors:
             detail = f"PNFD rejected: {exc}"
             doc["pnfdOnboardingState"] = "ERROR"
             doc["onboardingFailureDetails"] = {"status": 422, "detail": detail}
+            notice = self._notice(doc, PNFD_ONBOARDING_FAILURE, f"pnfd:{doc['id']}:failed",
+                                  onboardingFailureDetails=doc["onboardingFailureDetails"])
             try:
-                await self.pnfds.replace(doc)
+                await self.pnfds.replace(doc, outbox=[notice])
             except (ConcurrencyError, NotFound):
                 raise Problem(409, f"PNFD {pnfd_info_id} changed concurrently") from None
-            await self._notify(doc, PNFD_ONBOARDING_FAILURE, f"pnfd:{doc['id']}:failed",
-                               onboardingFailureDetails=doc["onboardingFailureDetails"])
             raise Problem(422, detail) from None
         await self.contents.put(f"pnfd:{doc['id']}", data, filename)
         doc.update(fields, pnfdOnboardingState="ONBOARDED")
         try:
-            await self.pnfds.replace(doc)
+            await self.pnfds.replace(doc, outbox=[self._notice(doc, PNFD_ONBOARDING, f"pnfd:{doc['id']}:onboarded")])
         except (ConcurrencyError, NotFound):
             raise Problem(409, f"PNFD {pnfd_info_id} changed concurrently") from None
-        await self._notify(doc, PNFD_ONBOARDING, f"pnfd:{doc['id']}:onboarded")
 
     async def delete(self, pnfd_info_id: str) -> None:
         doc = await self.get(pnfd_info_id)
@@ -172,13 +164,13 @@ class PnfDescriptors:
         users = await self.users(doc["id"]) if self.users is not None else []
         if users or (self.users is None and doc["pnfdUsageState"] != "NOT_IN_USE"):
             raise Problem(409, f"PNFD {doc['id']} is in use" + (f" by NSD(s) {', '.join(users)}" if users else ""))
+        # "when an on-boarded PNFD is deleted"
+        notices = [self._notice(doc, PNFD_DELETION, f"pnfd:{doc['id']}:deleted")] if doc["pnfdOnboardingState"] == "ONBOARDED" else []
         try:
-            await self.pnfds.delete(doc)
+            await self.pnfds.delete(doc, outbox=notices)
         except (ConcurrencyError, NotFound):
             raise Problem(409, f"PNFD {doc['id']} changed concurrently") from None
         await self.contents.delete(f"pnfd:{doc['id']}")
-        if doc["pnfdOnboardingState"] == "ONBOARDED":  # "when an on-boarded PNFD is deleted"
-            await self._notify(doc, PNFD_DELETION, f"pnfd:{doc['id']}:deleted")
 
     def add_routes(self, app: web.Application) -> None:
         B = "/nsd/v2/pnf_descriptors"

@@ -30,11 +30,12 @@ from pydantic import BaseModel, ConfigDict
 from magi.api.app import json_response, read_json, read_model
 from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
-from magi.bus.envelope import new_id
+from magi.bus.envelope import Envelope, new_id
 from magi.descriptors import PackageError, load_vnf_package
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
 from nfvo.content import ContentStore, UploadTooLarge, read_upload
 from nfvo.fetch import UploadFromUriRequest, fetch_package
+from nfvo.notices import descriptor_notice
 from nfvo.pkginfo import additional_artifacts, descriptor_response, range_response, software_images, without_secrets, zip_of
 
 log = structlog.get_logger(__name__)
@@ -82,12 +83,10 @@ class VnfPackages:
         # One ONBOARDED package per vnfdId, across NFVO replicas: a claim per vnfdId, taken before
         # the ONBOARDED write and given back when the package is deleted.
         self.vnfd_claims = UniqueClaims(store, "vnfd_id_claims")
-        self.notifier: Any = None  # a SubscriptionManager for /vnfpkgm/v2/subscriptions, set by bootstrap
 
-    async def _notify(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> None:
-        """Best effort after the state is stored: a crash in between loses this one notification."""
-        if self.notifier is None:
-            return
+    def _notice(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> Envelope:
+        """The notification of a state change, to store in the write that makes the change (outbox);
+        the NFVO's `vnfpkg.changed` consumer queues it for the subscribers."""
         body = {"notificationType": ntype, "timeStamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
                 "vnfPkgId": doc["id"], "vnfdId": doc.get("vnfdId"), **extra,
                 "_links": {"vnfPackage": {"href": f"{self.base}/vnfpkgm/v2/vnf_packages/{doc['id']}"}},
@@ -95,10 +94,7 @@ class VnfPackages:
                                                     "operationalState", "usageState", "vnfmInfo")}}
         if ntype == "VnfPackageOnboardingNotification":
             body["vnfmInfo"] = doc.get("vnfmInfo") or []
-        try:
-            await self.notifier.emit(body, key=key)
-        except Exception:
-            log.exception("vnfpkg.notify_failed", vnfPkgId=doc["id"], notificationType=ntype)
+        return descriptor_notice("vnfpkg.changed", key, body)
 
     async def pkg(self, pkg_id: str) -> dict[str, Any]:
         try:
@@ -211,9 +207,8 @@ class VnfPackages:
                     "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
                     "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files,
                     "_manifest": pkg.manifest.path if pkg.manifest else None})
-        await self.pkgs.replace(doc)
+        await self.pkgs.replace(doc, outbox=[self._notice(doc, "VnfPackageOnboardingNotification", f"vnfpkg:{doc['id']}:onboarded")])
         log.info("vnfpkg.onboarded", vnfPkgId=doc["id"], vnfdId=v.vnfd_id)
-        await self._notify(doc, "VnfPackageOnboardingNotification", f"vnfpkg:{doc['id']}:onboarded")
 
     def _holds_vnfd(self, vnfd_id: str) -> Callable[[str, float], Awaitable[bool]]:
         async def holds(pkg_id: str, _age: float) -> bool:
@@ -282,25 +277,25 @@ class VnfPackages:
             doc["operationalState"] = mods.operationalState
         if mods.userDefinedData is not None:
             doc["userDefinedData"] = merge_patch(doc.get("userDefinedData"), mods.userDefinedData)
+        notices = [self._notice(doc, "VnfPackageChangeNotification", f"vnfpkg:{pkg_id}:op:{doc['_v'] + 1}",
+                                changeType="OP_STATE_CHANGE", operationalState=mods.operationalState)] if mods.operationalState else []
         try:
-            doc = await self.pkgs.replace(doc)
+            doc = await self.pkgs.replace(doc, outbox=notices)
         except ConcurrencyError:
             raise Problem(412, f"VNF package {pkg_id} changed concurrently") from None
-        if mods.operationalState:
-            await self._notify(doc, "VnfPackageChangeNotification", f"vnfpkg:{pkg_id}:op:{doc['_v']}",
-                               changeType="OP_STATE_CHANGE", operationalState=mods.operationalState)
         return mods.model_dump(exclude_none=True)
 
     async def delete_pkg(self, pkg_id: str) -> None:
         doc = await self.pkg(pkg_id)
         if doc["operationalState"] != "DISABLED" or doc["usageState"] != "NOT_IN_USE":
             raise Problem(409, f"VNF package {pkg_id} must be DISABLED and NOT_IN_USE to be deleted")
-        await self.pkgs.delete(doc)
+        # SOL005 reports changes of onboarded packages only
+        notices = [self._notice(doc, "VnfPackageChangeNotification", f"vnfpkg:{pkg_id}:deleted", changeType="PKG_DELETE")
+                   ] if doc["onboardingState"] == "ONBOARDED" else []
+        await self.pkgs.delete(doc, outbox=notices)
         await self.contents.delete(pkg_id)
         if doc.get("vnfdId"):
             await self.vnfd_claims.release(doc["vnfdId"], pkg_id)
-        if doc["onboardingState"] == "ONBOARDED":  # SOL005 reports changes of onboarded packages only
-            await self._notify(doc, "VnfPackageChangeNotification", f"vnfpkg:{pkg_id}:deleted", changeType="PKG_DELETE")
 
     # -- HTTP ------------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:

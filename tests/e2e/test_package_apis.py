@@ -387,3 +387,33 @@ async def test_one_vnfd_id_and_one_nsd_id_onboard_once_even_when_uploads_race(su
     again = (await s.req("POST", P, json={}, expect=201))[1]["id"]
     await s.req("PUT", f"{P}/{again}/package_content", data=csar, headers={"Content-Type": "application/zip"}, expect=202)
     assert (await wait_onboarding(s, again))["onboardingState"] == "ONBOARDED"
+
+
+async def test_package_notification_waits_in_the_outbox_while_the_relay_is_down(suite):
+    """The onboarding notification is stored with the ONBOARDED write: with the NFVO's outbox
+    relay stopped (a crash right after the write) nothing is sent, and it goes out once the relay
+    runs again; a fact relayed twice still notifies once."""
+    import asyncio
+    from tests.callbacks import CallbackServer
+    s = suite
+    relay = s.unit("nfvo").ctx.relay
+    vnfd_id = str(uuid.uuid4())
+    async with CallbackServer() as cb:
+        await s.req("POST", f"{s.nfvo}/vnfpkgm/v2/subscriptions", json={"callbackUri": cb.url, "filter": {"vnfdId": [vnfd_id]}},
+                    expect=201)
+        await relay.stop()
+        try:
+            pkg_id, _ = await s.onboard(vnfd_id, str(uuid.uuid4()))
+            await asyncio.sleep(0.5)
+            assert cb.received == []
+        finally:
+            await relay.start()
+        [onb] = await received(cb, 1)
+        assert (onb["notificationType"], onb["vnfPkgId"]) == ("VnfPackageOnboardingNotification", pkg_id)
+        # the same fact again (the relay is at-least-once): no second notification
+        from nfvo.notices import descriptor_notice
+        again = descriptor_notice("vnfpkg.changed", f"vnfpkg:{pkg_id}:onboarded",
+                                  {**{k: v for k, v in onb.items() if k not in ("id", "subscriptionId")}, "_match": {}})
+        await s.unit("nfvo").ctx.bus.publish(again)
+        await asyncio.sleep(0.5)
+        assert len(cb.received) == 1

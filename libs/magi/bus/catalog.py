@@ -157,6 +157,13 @@ class NsLifecycleFact(Payload):
     vimIds: list[str] = []
 
 
+class DescriptorNotice(Payload):
+    """A SOL005 package/descriptor notification, decided with the state change it reports and
+    stored in the same write (outbox), so a crash between the two loses nothing."""
+    key: str  # names the event: emitting it twice queues one delivery per subscription
+    notification: dict[str, Any]  # the notification body, with `_match` (what subscription filters see)
+
+
 @dataclass(frozen=True)
 class MessageSpec:
     type: str
@@ -206,6 +213,8 @@ CATALOG: dict[str, MessageSpec] = {s.type: s for s in [
     _f("nslcmopocc.changed", FACTS, "nfvo", ("nfvo", "monitoring"), NsLcmOpOccChanged, "NS LCM operation occurrence changed state"),
     _f("ns.created", FACTS, "nfvo", ("nfvo",), NsLifecycleFact, "NS instance identifier created (NsIdentifierCreationNotification)"),
     _f("ns.deleted", FACTS, "nfvo", ("nfvo",), NsLifecycleFact, "NS instance identifier deleted (NsIdentifierDeletionNotification)"),
+    _f("vnfpkg.changed", FACTS, "nfvo", ("nfvo",), DescriptorNotice, "a VNF package was onboarded, changed or deleted (VnfPackageOnboardingNotification, VnfPackageChangeNotification)"),
+    _f("nsd.changed", FACTS, "nfvo", ("nfvo",), DescriptorNotice, "an NSD or PNFD was onboarded, failed to onboard, changed or was deleted (Nsd*/Pnfd* notifications)"),
     _f("ns.instantiated", FACTS, "nfvo", ("monitoring",), NsLifecycleFact, "an NS instance is INSTANTIATED, with its VNFs and VIMs"),
     _f("ns.terminated", FACTS, "nfvo", ("monitoring",), NsLifecycleFact, "an NS instance is NOT_INSTANTIATED again"),
     _f("vnf.instantiated", FACTS, "vnfm", ("monitoring",), VnfLifecycleFact, "a VNF instance is INSTANTIATED, with its VNFCs and where they run"),
