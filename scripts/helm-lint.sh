@@ -48,6 +48,7 @@ FULL=(--set nfvo.replicas=2,vnfm.replicas=3,vimAdapter.replicas=2,monitoring.rep
       --set 'nfvo.ingress.tls[0].hosts[0]=nfvo.magi.local,nfvo.ingress.tls[0].secretName=nfvo-tls'
       --set 'auth.tokens={token-a,token-b}' --set simulatedVim.enabled=false
       --set-string config.externalNfvoUrl=http://nfvo.example.net:8081
+      --set-string monitoring.publicUrl=https://monitoring.lab.example
       --set-string otel.exporterOtlpEndpoint=http://otel-collector:4318
       --set rabbitmq.persistence.enabled=false,mongodb.persistence.enabled=false)
 EXISTING=(--set rabbitmq.enabled=false,mongodb.enabled=false,existingSecret=magi-connections)
@@ -82,6 +83,14 @@ must_fail "rabbitmq.enabled=false without a URL" --set rabbitmq.enabled=false
 must_fail "mongodb.enabled=false without a URI" --set mongodb.enabled=false
 must_fail "a wrong type" --set nfvo.replicas=two
 must_fail "an unknown key" --set nfvo.replica=2
+must_fail "a public URL that is not http(s)" --set-string nfvo.publicUrl=nfvo.lab.example
+
+# the public URLs every service is given: set, from the Ingress (tls → https), or in-cluster
+urls=$("$HELM" template r "$CHART" --namespace magi "${FULL[@]}" | grep '_PUBLIC_URL:' | tr -d ' "')
+for want in MAGI_NFVO_PUBLIC_URL:https://nfvo.magi.local MAGI_VNFM_PUBLIC_URL:http://vnfm.magi.local \
+            MAGI_VIM_ADAPTER_PUBLIC_URL:http://r-magi-vim-adapter.magi.svc:8082 MAGI_MONITORING_PUBLIC_URL:https://monitoring.lab.example; do
+  grep -qx "$want" <<<"$urls" || { echo "   public URLs: want $want, got: $urls" >&2; failed=1; }
+done
 
 if [ "$failed" -ne 0 ]; then
   echo "helm-lint: FAILED" >&2

@@ -21,10 +21,12 @@ H = {"Version": "2.0.0", "Accept": "application/json"}
 class Suite:
     def __init__(self, settings: MagiSettings, units: list[ServiceUnit], broker: InMemoryBroker | None):
         self.settings, self.units, self.broker = settings, units, broker
-        self.nfvo = settings.url("nfvo")
-        self.vnfm = settings.url("vnfm")
-        self.vim = settings.url("vim_adapter")
-        self.monitoring = settings.url("monitoring")
+        # where the tests reach the services: their ports here, whatever public URLs they announce
+        local = f"http://{settings.public_host}"
+        self.nfvo = f"{local}:{settings.port('nfvo')}"
+        self.vnfm = f"{local}:{settings.port('vnfm')}"
+        self.vim = f"{local}:{settings.port('vim_adapter')}"
+        self.monitoring = f"{local}:{settings.port('monitoring')}"
         self.http: aiohttp.ClientSession | None = None
 
     def unit(self, name: str) -> ServiceUnit:

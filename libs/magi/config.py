@@ -19,6 +19,10 @@ class MagiSettings(BaseSettings):
     vnfm_port: int = Field(8080, description="VNFM HTTP port (SOL003 vnflcm)")
     vim_adapter_port: int = Field(8082, description="VIM adapter HTTP port (health, metrics, inventory)")
     monitoring_port: int = Field(8083, description="monitoring HTTP port (health, metrics, inventory)")
+    nfvo_public_url: str | None = Field(None, description="NFVO base URL for clients (Location headers, _links, callbacks, artifact URLs given to VIMs), e.g. https://nfvo.lab.example behind an Ingress; unset = http://<public_host>:<nfvo_port>")
+    vnfm_public_url: str | None = Field(None, description="VNFM base URL for clients; unset = http://<public_host>:<vnfm_port>")
+    vim_adapter_public_url: str | None = Field(None, description="VIM adapter base URL for clients; unset = http://<public_host>:<vim_adapter_port>")
+    monitoring_public_url: str | None = Field(None, description="monitoring base URL for clients; unset = http://<public_host>:<monitoring_port>")
     db_prefix: str = Field("magi", description="database name prefix; each service uses <prefix>_<service>")
     auth_tokens: str = Field("", description="comma-separated Bearer tokens accepted by the APIs; empty = auth off")
     strict_version: bool = Field(False, description="answer 400 when a request has no Version header")
@@ -50,4 +54,7 @@ class MagiSettings(BaseSettings):
         return frozenset(t.strip() for t in self.auth_tokens.split(",") if t.strip())
 
     def url(self, service: str) -> str:
-        return f"http://{self.public_host}:{self.port(service)}"
+        """The base URL clients reach `service` at: its `<service>_public_url`, else built from
+        public_host and its port. Every service knows every other one's (one ConfigMap in Helm)."""
+        given = getattr(self, f"{service}_public_url", None)
+        return given.rstrip("/") if given else f"http://{self.public_host}:{self.port(service)}"

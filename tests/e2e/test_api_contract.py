@@ -313,3 +313,20 @@ async def test_vnf_create_delivered_twice_at_once_creates_one_instance(suite):
     assert len({g["id"] for g in got}) == 1, got
     _, listed, _ = await s.req("GET", f"{s.vnfm}/vnflcm/v2/vnf_instances?filter=(eq,vnfdId,{vnfd_id})", expect=200)
     assert [i["id"] for i in listed] == [got[0]["id"]]
+
+
+async def test_links_carry_the_public_urls_of_the_services(mongo_uri, db_prefix):
+    """Behind an Ingress with TLS the services announce https://… base URLs: in Location headers,
+    _links and the grant links the VNFM gives the NFVO."""
+    from magi.config import MagiSettings
+    assert MagiSettings(nfvo_public_url="https://nfvo.lab.example/").url("nfvo") == "https://nfvo.lab.example"
+    assert MagiSettings(public_host="h").url("vnfm") == "http://h:8080"
+    async with running_suite(mongo_uri, db_prefix, nfvo_public_url="https://nfvo.lab.example",
+                             vnfm_public_url="https://vnfm.lab.example/") as s:
+        vnfd_id = str(uuid.uuid4())
+        pkg_id, _ = await s.onboard(vnfd_id, str(uuid.uuid4()))
+        _, pkg, _ = await s.req("GET", f"{s.nfvo}/vnfpkgm/v2/vnf_packages/{pkg_id}", expect=200)
+        assert pkg["_links"]["self"]["href"] == f"https://nfvo.lab.example/vnfpkgm/v2/vnf_packages/{pkg_id}"
+        _, inst, h = await s.req("POST", f"{s.vnfm}/vnflcm/v2/vnf_instances", json={"vnfdId": vnfd_id}, expect=201)
+        assert h["Location"] == f"https://vnfm.lab.example/vnflcm/v2/vnf_instances/{inst['id']}"
+        assert inst["_links"]["self"]["href"] == h["Location"]

@@ -50,6 +50,22 @@ The four MAGI services: key in values, argument of `magi serve`, Kubernetes comp
 {{- end -}}
 
 {{/*
+The base URL clients reach a service at (MAGI_<SERVICE>_PUBLIC_URL). Call with (dict "ctx" $ "c" $c):
+<svc>.publicUrl when set; else the first Ingress host (https when the Ingress has tls); else
+http://<publicHost or the Service's cluster name>:<port>.
+*/}}
+{{- define "magi.publicUrl" -}}
+{{- $v := index .ctx.Values .c.key -}}
+{{- if $v.publicUrl -}}
+{{- trimSuffix "/" $v.publicUrl -}}
+{{- else if and .c.ingress $v.ingress.enabled (first $v.ingress.hosts).host -}}
+{{- printf "%s://%s" (ternary "https" "http" (not (empty $v.ingress.tls))) (first $v.ingress.hosts).host -}}
+{{- else -}}
+{{- printf "http://%s:%d" (default (printf "%s-%s.%s.svc" (include "magi.fullname" .ctx) .c.component .ctx.Release.Namespace) $v.publicHost) ($v.port | int) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Kubernetes recommended labels. Call with (dict "ctx" $ "component" "nfvo").
 */}}
 {{- define "magi.selectorLabels" -}}
