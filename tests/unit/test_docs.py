@@ -291,3 +291,10 @@ def test_relative_links_resolve():
     for page in sorted(DOCS.glob("*.md")):
         for target in re.findall(r"\]\((?!https?://|#|mailto:)([^)#\s]+)", page.read_text(encoding="utf-8")):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_etsi_errata_page_lists_every_schema_correction():
+    from tests.etsi_schema import MAGI_CORRECTIONS
+    page = read("etsi-errata.md")
+    missing = [fix.pointer for fix in MAGI_CORRECTIONS if f"`{fix.pointer}`" not in page]
+    assert not missing, f"docs/etsi-errata.md lacks {missing}"
