@@ -7,6 +7,7 @@ aliases), and only then construct Python objects.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -58,12 +59,23 @@ def _check_expansion(root: Node, limit: int, file: str) -> None:
                 stack.append((child, False))
 
 
+def load_member(files: Mapping[str, bytes], path: str, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
+    """`load_yaml` of a package file, its size asked first: a huge member is refused unread."""
+    size = files.size(path) if hasattr(files, "size") else len(files[path])
+    _check_size(size, path, max_bytes)
+    return load_yaml(files[path], path, max_bytes=max_bytes)
+
+
+def _check_size(size: int, file: str, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise PackageError(Check.YAML_BOMB, f"YAML file of {size} bytes exceeds the "
+                           f"{max_bytes}-byte limit", file=file)
+
+
 def load_yaml(data: bytes, file: str, *, max_bytes: int = MAX_YAML_BYTES,
               max_nodes: int = MAX_YAML_NODES) -> Any:
     """Parse one YAML document from package file `file`; PackageError on anything unsafe."""
-    if len(data) > max_bytes:
-        raise PackageError(Check.YAML_BOMB, f"YAML file of {len(data)} bytes exceeds the "
-                           f"{max_bytes}-byte limit", file=file)
+    _check_size(len(data), file, max_bytes)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -7,21 +7,24 @@ manifest's `Source/Algorithm/Hash` entries.
 """
 from __future__ import annotations
 
-import io
+import hashlib
 import posixpath
 import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import IO, Literal, NamedTuple
 
-from ._archive import Limits, check_ratio, is_url, safe_path, verify_declared_hash
-from ._yaml import load_yaml
+from ._archive import (LAZY_MEMBER_BYTES, Limits, PackageFiles, Source, check_ratio, is_url,
+                       open_source, safe_path, source_head, verify_declared_hash)
+from ._yaml import load_member
 from .errors import Check, PackageError
 from .osm import OsmPackage, read_osm_package  # noqa: F401  (re-exported: one reader module)
 
 TOSCA_META = "TOSCA-Metadata/TOSCA.meta"
+MAX_TEXT_BYTES = LAZY_MEMBER_BYTES  # TOSCA.meta and manifests are read whole: a few KB in practice
 _CHUNK = 256 * 1024
 
 
@@ -52,7 +55,7 @@ class ArtifactEntry:
 
 @dataclass
 class Csar:
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]  # a PackageFiles from read_csar
     meta: dict[str, str]
     entry_definitions: str
     manifest_path: str | None
@@ -68,21 +71,46 @@ class Csar:
 # --------------------------------------------------------------------------- zip
 
 
-def read_zip(data: bytes, limits: Limits = Limits()) -> dict[str, bytes]:
-    """Unpack a zip into memory after checking every entry against `limits`."""
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError,
+               ValueError, IndexError, struct.error)
+
+
+def read_zip(data: Source, limits: Limits = Limits(), *, scan: bool = True) -> PackageFiles:
+    """Check every entry of a zip against `limits`; small members are read into memory, larger
+    ones (LAZY_MEMBER_BYTES) stay in the archive and are read on access.
+
+    With `scan` (the default) every large member is still read through once, in chunks, so a
+    corrupt entry or a lying header fails here, and its SHA-256 is kept for later; `scan=False` is
+    for content already checked (the NFVO's stored packages). `data` is bytes, a path or a seekable
+    binary file; a path is opened here and closed with `files.close()`.
+    """
+    fh, size, owned = open_source(data)
+    files = PackageFiles()
+    if owned:
+        files.on_close(fh.close)
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        _read_zip(fh, size, limits, scan, files)
+    except BaseException:
+        files.close()
+        raise
+    return files
+
+
+def _read_zip(fh: IO[bytes], size: int, limits: Limits, scan: bool, files: PackageFiles) -> None:
+    try:
+        zf = zipfile.ZipFile(fh)
         infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError,
             NotImplementedError, IndexError, struct.error) as exc:  # zipfile's parse errors
         raise PackageError(Check.ZIP, f"not a readable zip archive ({exc})") from None
+    files.on_close(zf.close)
     if len(infos) > limits.max_files:
         raise PackageError(Check.FILE_COUNT, f"{len(infos)} entries, limit {limits.max_files}")
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_total_bytes:
         raise PackageError(Check.SIZE_LIMIT, f"uncompressed size {declared} bytes exceeds the "
                            f"{limits.max_total_bytes}-byte limit")
-    check_ratio(declared, len(data), limits, "<archive>")
+    check_ratio(declared, size, limits, "<archive>")
     members: list[tuple[str, zipfile.ZipInfo]] = []
     for info in infos:
         path = safe_path(info.filename)
@@ -98,26 +126,46 @@ def read_zip(data: bytes, limits: Limits = Limits()) -> dict[str, bytes]:
             raise PackageError(Check.ZIP, "encrypted entry", file=path)
         check_ratio(info.file_size, info.compress_size, limits, path)
         members.append((path, info))
-    files: dict[str, bytes] = {}
     budget = limits.max_total_bytes
     for path, info in members:
         if path in files:
             raise PackageError(Check.ZIP, "duplicate entry in archive", file=path)
+        lazy = info.file_size > LAZY_MEMBER_BYTES
         buf = bytearray()
+        sha = hashlib.sha256()
+        count = 0
+        if not lazy or scan:
+            try:
+                # zipfile stops at the declared size, but count anyway: headers lie
+                with zf.open(info) as member:
+                    while chunk := member.read(_CHUNK):
+                        count += len(chunk)
+                        if count > info.file_size or count > budget:
+                            raise PackageError(Check.SIZE_LIMIT, "entry larger than declared or "
+                                               "than the size limit", file=path)
+                        if lazy:
+                            sha.update(chunk)  # the one pass a large member gets
+                        else:
+                            buf += chunk
+            except _ZIP_ERRORS as exc:
+                raise PackageError(Check.ZIP, f"cannot read entry ({exc})", file=path) from None
+        else:
+            count = info.file_size
+        budget -= count
+        if lazy:
+            files.add_lazy(path, count, _zip_opener(zf, info, path),
+                           {"sha256": sha.hexdigest()} if scan else None)
+        else:
+            files.add(path, bytes(buf))
+
+
+def _zip_opener(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> Callable[[], IO[bytes]]:
+    def opener() -> IO[bytes]:
         try:
-            # zipfile stops at the declared size, but count anyway: headers lie
-            with zf.open(info) as fh:
-                while chunk := fh.read(_CHUNK):
-                    buf += chunk
-                    if len(buf) > info.file_size or len(buf) > budget:
-                        raise PackageError(Check.SIZE_LIMIT, "entry larger than declared or "
-                                           "than the size limit", file=path)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError,
-                ValueError, IndexError, struct.error) as exc:
+            return zf.open(info)
+        except _ZIP_ERRORS as exc:
             raise PackageError(Check.ZIP, f"cannot read entry ({exc})", file=path) from None
-        budget -= len(buf)
-        files[path] = bytes(buf)
-    return files
+    return opener
 
 
 # --------------------------------------------------------------------------- TOSCA.meta
@@ -209,33 +257,44 @@ def parse_manifest(text: str, path: str) -> Manifest:
     return mf
 
 
-def _decode(data: bytes, file: str, check: Check) -> str:
+def _text(files: PackageFiles, file: str, check: Check) -> str:
+    if (size := files.size(file)) > MAX_TEXT_BYTES:  # asked before reading: never a large member
+        raise PackageError(check, f"{size} bytes: too large for a metadata file", file=file)
     try:
-        return data.decode("utf-8-sig")
+        return files[file].decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PackageError(check, "not UTF-8 text", file=file) from None
 
 
-def _root_files(files: dict[str, bytes], *suffixes: str) -> list[str]:
+def _root_files(files: Mapping[str, bytes], *suffixes: str) -> list[str]:
     return sorted(p for p in files if "/" not in p and p.lower().endswith(suffixes))
 
 
 # --------------------------------------------------------------------------- CSAR
 
 
-def read_csar(data: bytes, *, max_total_bytes: int = Limits.max_total_bytes,
+def read_csar(data: Source, *, max_total_bytes: int = Limits.max_total_bytes,
               max_ratio: float = Limits.max_ratio, max_files: int = Limits.max_files,
-              limits: Limits | None = None, verify: bool = True) -> Csar:
-    """Unpack and check a CSAR. `verify=False` skips hash checks (diagnostics only)."""
+              limits: Limits | None = None, verify: bool = True, scan: bool = True) -> Csar:
+    """Unpack and check a CSAR (bytes, a path or a seekable file). `verify=False` skips hash
+    checks (diagnostics, or content checked before); `scan` as in `read_zip`."""
     limits = limits or Limits(max_total_bytes=max_total_bytes, max_files=max_files,
                               max_ratio=max_ratio)
-    if not data.startswith(b"PK"):
+    if not source_head(data, 2).startswith(b"PK"):
         raise PackageError(Check.ZIP, "not a zip archive (no 'PK' signature)")
-    files = read_zip(data, limits)
+    files = read_zip(data, limits, scan=scan)
+    try:
+        return _read_csar(files, verify)
+    except BaseException:
+        files.close()
+        raise
+
+
+def _read_csar(files: PackageFiles, verify: bool) -> Csar:
     artifacts: list[ArtifactEntry] = []
     if TOSCA_META in files:
         layout: Literal["tosca-metadata", "root-yaml"] = "tosca-metadata"
-        meta, artifacts = parse_tosca_meta(_decode(files[TOSCA_META], TOSCA_META,
+        meta, artifacts = parse_tosca_meta(_text(files, TOSCA_META,
                                                    Check.TOSCA_META))
         entry = meta.get("Entry-Definitions")
         if not entry:
@@ -267,7 +326,7 @@ def read_csar(data: bytes, *, max_total_bytes: int = Limits.max_total_bytes,
             raise PackageError(Check.TOSCA_META, "no TOSCA-Metadata/TOSCA.meta, and not exactly "
                                f"one YAML file at the root (found {roots or 'none'})")
         entry = roots[0]
-        doc = load_yaml(files[entry], entry)
+        doc = load_member(files, entry)
         md = doc.get("metadata") if isinstance(doc, dict) else None
         if not isinstance(md, dict) or not md.get("template_name") \
                 or md.get("template_version") is None:
@@ -278,7 +337,7 @@ def read_csar(data: bytes, *, max_total_bytes: int = Limits.max_total_bytes,
         manifest_path = _single_root_manifest(files, posixpath.splitext(entry)[0] + ".mf")
     manifest = None
     if manifest_path:
-        manifest = parse_manifest(_decode(files[manifest_path], manifest_path, Check.MANIFEST),
+        manifest = parse_manifest(_text(files, manifest_path, Check.MANIFEST),
                                   manifest_path)
     csar = Csar(files, meta, entry, manifest_path, manifest, artifacts, layout)
     if verify:
@@ -286,7 +345,7 @@ def read_csar(data: bytes, *, max_total_bytes: int = Limits.max_total_bytes,
     return csar
 
 
-def _single_root_manifest(files: dict[str, bytes], preferred: str | None) -> str | None:
+def _single_root_manifest(files: Mapping[str, bytes], preferred: str | None) -> str | None:
     if preferred and preferred in files:
         return preferred
     mfs = _root_files(files, ".mf")
@@ -308,7 +367,7 @@ def verify_csar(csar: Csar) -> None:
                 _verify_entry(csar.files, src, None, None, f"{csar.manifest.path} ({set_name})")
 
 
-def _verify_entry(files: dict[str, bytes], source: str, algorithm: str | None,
+def _verify_entry(files: Mapping[str, bytes], source: str, algorithm: str | None,
                   expected: str | None, declared_in: str) -> None:
     if is_url(source):
         return  # external artifact: nothing to compare without fetching it

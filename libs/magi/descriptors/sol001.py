@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from ._yaml import load_yaml
+from ._yaml import load_member
 from .errors import Check, DescriptorError
 from .model import (AffinityRule, Artifact, Checksum, DeploymentFlavour, ExtCpd, IntCpdRef,
                     InstantiationLevel, LcmOperation, MonitoringParameter, NsDeploymentFlavour,
@@ -84,7 +84,7 @@ def _flavour_templates(ts: ToscaSet, entry: str, base: str) -> list[tuple[str, d
         if path in ts.templates or posixpath.dirname(path) != folder \
                 or not path.endswith((".yaml", ".yml")):
             continue
-        doc = load_yaml(ts.files[path], path)
+        doc = load_member(ts.files, path)
         sm = ((doc.get("topology_template") or {}).get("substitution_mappings")
               if isinstance(doc, dict) and "tosca_definitions_version" in doc else None)
         if isinstance(sm, dict) and sm.get("node_type"):

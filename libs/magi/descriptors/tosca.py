@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._archive import is_url
-from ._yaml import load_yaml
+from ._yaml import load_member
 from .errors import Check, DescriptorError, PackageError
 
 # ETSI's SOL001 type files: known by name, never fetched
@@ -106,7 +106,7 @@ class ToscaSet:
                         self.types[section].setdefault(str(name), definition)
 
     def read_template(self, path: str) -> dict[str, Any]:
-        doc = load_yaml(self.files[path], path)
+        doc = load_member(self.files, path)
         if not isinstance(doc, dict) or "tosca_definitions_version" not in doc:
             raise PackageError(Check.TOSCA, "not a TOSCA service template (no "
                                "tosca_definitions_version)", file=path)
