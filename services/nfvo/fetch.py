@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import aiohttp
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from nfvo.content import READ_CHUNK, UploadTooLarge, upload_limit
+from nfvo.content import READ_CHUNK, Upload, UploadTooLarge, upload_limit
 
 TIMEOUT = aiohttp.ClientTimeout(total=300, sock_connect=10)
 
@@ -59,9 +59,10 @@ class UploadFromUriRequest(BaseModel):
         return None
 
 
-async def fetch_package(req: UploadFromUriRequest, limit: int | None = None) -> tuple[bytes, str | None]:
-    """The package bytes and the file name of the URI; raises on any failure, `UploadTooLarge` as
-    soon as the bytes (or the announced Content-Length) cross `limit` (MAGI_PACKAGE_MAX_BYTES)."""
+async def fetch_package(req: UploadFromUriRequest, limit: int | None = None) -> Upload:
+    """The package, spooled to a temporary file (the caller closes it), named after the URI's file;
+    raises on any failure, `UploadTooLarge` as soon as the bytes (or the announced Content-Length)
+    cross `limit` (MAGI_PACKAGE_MAX_BYTES)."""
     limit = upload_limit() if limit is None else limit
     headers: dict[str, str] = {}
     types = req.authType or []
@@ -79,9 +80,13 @@ async def fetch_package(req: UploadFromUriRequest, limit: int | None = None) -> 
             r.raise_for_status()
             if (r.content_length or 0) > limit:
                 raise UploadTooLarge(limit)
-            data = bytearray()
-            async for chunk in r.content.iter_chunked(READ_CHUNK):
-                data += chunk
-                if len(data) > limit:
-                    raise UploadTooLarge(limit)
-    return bytes(data), posixpath.basename(urlparse(req.addressInformation).path) or None
+            up = Upload(posixpath.basename(urlparse(req.addressInformation).path) or None)
+            try:
+                async for chunk in r.content.iter_chunked(READ_CHUNK):
+                    if up.size + len(chunk) > limit:
+                        raise UploadTooLarge(limit)
+                    up.write(chunk)
+            except BaseException:
+                up.close()
+                raise
+    return up

@@ -7,7 +7,9 @@ Uploads larger than MAGI_PACKAGE_MAX_BYTES are refused while they arrive: 413 fo
 body or multipart `file` part), onboarding ERROR for `upload_from_uri`. Unsafe contents (zip-slip
 or absolute paths, links, compression bombs, too many files, malformed YAML, alias bombs, import
 cycles, references to missing nodes) end the onboarding in ERROR with the parser's check named;
-packages are only ever read in memory, nothing is unpacked to disk.
+nothing is unpacked to disk. An upload is spooled to a temporary file of the NFVO's own and read
+from there; VM images in it are streamed (hashing, the content store, `artifacts/{path}`), never
+held in memory whole.
 
 One vnfdId, one package: a package whose vnfdId is already that of an ONBOARDED package (enabled
 or not) ends in ERROR naming the vnfdId and the existing package, as in Tacker; a claim per
@@ -19,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 
 import structlog
 from aiohttp import web
@@ -31,12 +34,13 @@ from magi.api.app import json_response, read_json, read_model
 from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
 from magi.bus.envelope import Envelope, new_id
-from magi.descriptors import PackageError, load_vnf_package
+from magi.descriptors import PackageError, VnfPackage, load_vnf_package
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
-from nfvo.content import ContentStore, UploadTooLarge, read_upload
+from nfvo.content import ContentStore, Upload, UploadTooLarge, spool_upload
 from nfvo.fetch import UploadFromUriRequest, fetch_package
 from nfvo.notices import descriptor_notice
-from nfvo.pkginfo import additional_artifacts, descriptor_response, range_response, software_images, without_secrets, zip_of
+from nfvo.pkginfo import (FILE_CHUNK, additional_artifacts, descriptor_response, file_chunks, range_response, software_images,
+                          stream_response, without_secrets, zip_to_file)
 
 log = structlog.get_logger(__name__)
 PKG_DEFAULT_EXCLUDED = ("softwareImages", "additionalArtifacts", "userDefinedData", "checksum")
@@ -132,9 +136,14 @@ class VnfPackages:
         except ConcurrencyError:
             raise Problem(409, f"VNF package {pkg_id} is being uploaded by another request") from None
 
-    async def upload_pkg(self, pkg_id: str, data: bytes, filename: str | None) -> None:
-        doc = await self._start_upload(pkg_id)
-        await self._uploaded(doc, data, filename)
+    async def upload_pkg(self, pkg_id: str, upload: Upload) -> None:
+        """Store and process a spooled upload; the upload is this method's to close."""
+        try:
+            doc = await self._start_upload(pkg_id)
+        except BaseException:
+            upload.close()
+            raise
+        await self._uploaded(doc, upload)
 
     async def upload_from_uri(self, pkg_id: str, req: UploadFromUriRequest) -> None:
         """202 at once; the fetch runs in the background, then the same processing as a PUT."""
@@ -144,7 +153,7 @@ class VnfPackages:
 
         async def run() -> None:
             try:
-                data, filename = await fetch_package(req, self.contents.max_bytes)
+                upload = await fetch_package(req, self.contents.max_bytes)
             except Exception as exc:  # any fetch failure is the onboarding's answer, not a crash
                 doc["onboardingState"] = "ERROR"
                 status, title = (413, "package too large") if isinstance(exc, UploadTooLarge) else (422, "package fetch failed")
@@ -153,26 +162,43 @@ class VnfPackages:
                 await self.pkgs.replace(doc)
                 log.warning("vnfpkg.fetch_failed", vnfPkgId=pkg_id, error=str(exc))
                 return
-            await self._uploaded(doc, data, filename)
+            await self._uploaded(doc, upload)
         self._spawn(run())
 
-    async def _uploaded(self, doc: dict[str, Any], data: bytes, filename: str | None) -> None:
-        pkg_id = doc["id"]
-        await self.contents.put(pkg_id, data, filename)
-        doc["onboardingState"] = "PROCESSING"
-        doc = await self.pkgs.replace(doc)
-        self._spawn(self._process_pkg(doc, data, filename))
+    async def _uploaded(self, doc: dict[str, Any], upload: Upload) -> None:
+        """Store the upload, then process it in the background (which closes it)."""
+        try:
+            await self.contents.put_file(doc["id"], upload)
+            doc["onboardingState"] = "PROCESSING"
+            doc = await self.pkgs.replace(doc)
+        except BaseException:
+            upload.close()
+            raise
+        self._spawn(self._process_pkg(doc, upload))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process_pkg(self, doc: dict[str, Any], data: bytes, filename: str | None) -> None:
+    async def _process_pkg(self, doc: dict[str, Any], upload: Upload) -> None:
         try:
-            pkg = await asyncio.to_thread(load_vnf_package, data, filename)
+            await self._process_upload(doc, upload)
+        finally:
+            upload.close()
+
+    @staticmethod
+    def _examine(upload: Upload) -> tuple[VnfPackage, list[dict[str, Any]], list[dict[str, Any]]]:
+        """Parse and check the package from its spooled file (in a thread): sizes and hashes of
+        large members are streamed, so memory stays bounded whatever the images weigh."""
+        with load_vnf_package(upload.rewind(), upload.filename, checksum_sha256=upload.sha256) as pkg:
             images = software_images(pkg, datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"))
             artifacts = additional_artifacts(pkg, {i["imagePath"] for i in images if "imagePath" in i})
+        return pkg, images, artifacts
+
+    async def _process_upload(self, doc: dict[str, Any], upload: Upload) -> None:
+        try:
+            pkg, images, artifacts = await asyncio.to_thread(self._examine, upload)
         except PackageError as exc:
             doc["onboardingState"] = "ERROR"
             doc["onboardingFailureDetails"] = {"status": 422, "title": f"package check '{exc.check}' failed", "detail": str(exc.detail if hasattr(exc, "detail") else exc)}
@@ -226,17 +252,18 @@ class VnfPackages:
         """Packages a crash left in UPLOADING or PROCESSING: process the stored content again, or
         go back to CREATED when the content never arrived (the upload can then be repeated)."""
         for doc in await self.pkgs.find({"onboardingState": {"$in": ["UPLOADING", "PROCESSING"]}}):
-            stored = await self.contents.find(doc["id"])
-            if stored is None:
+            if await self.contents.head(doc["id"]) is None:
                 doc["onboardingState"] = "CREATED"
                 await self.pkgs.replace(doc)
                 continue
-            doc["onboardingState"] = "PROCESSING"
-            doc = await self.pkgs.replace(doc)
-            self._spawn(self._process_pkg(doc, bytes(stored["data"]), stored.get("filename")))
-
-    async def content(self, pkg_id: str) -> bytes:
-        return await self.contents.get(pkg_id, f"package {pkg_id}")
+            upload = await self.contents.download(doc["id"], f"package {doc['id']}")
+            try:
+                doc["onboardingState"] = "PROCESSING"
+                doc = await self.pkgs.replace(doc)
+            except BaseException:
+                upload.close()
+                raise
+            self._spawn(self._process_pkg(doc, upload))
 
     async def by_vnfd_id(self, vnfd_id: str) -> dict[str, Any]:
         """SOL003 `onboarded_vnf_packages/{vnfdId}`: the ONBOARDED package of a VNFD, enabled first."""
@@ -250,18 +277,37 @@ class VnfPackages:
             return await self.by_vnfd_id(request.match_info["vnfdId"])
         return await self.pkg(request.match_info["vnfPkgId"])
 
-    async def onboarded_package(self, doc: dict[str, Any]) -> Any:
-        """The parsed package of an ONBOARDED VnfPkgInfo (409 before)."""
+    async def open_package(self, doc: dict[str, Any]) -> tuple[Upload, VnfPackage]:
+        """The stored package of an ONBOARDED VnfPkgInfo (409 before), copied from the content store
+        into a temporary file and opened there: large members stay on disk until streamed. The
+        caller closes both (package first)."""
         if doc["onboardingState"] != "ONBOARDED":
             raise Problem(409, f"VNF package {doc['id']} is {doc['onboardingState']}, not ONBOARDED")
-        return await asyncio.to_thread(load_vnf_package, await self.content(doc["id"]))
+        upload = await self.contents.download(doc["id"], f"package {doc['id']}")
+        try:
+            # checked at onboarding: no second pass over the images or the hashes
+            pkg = await asyncio.to_thread(load_vnf_package, upload.rewind(), upload.filename, trusted=True,
+                                          checksum_sha256=upload.sha256)
+        except BaseException:
+            upload.close()
+            raise
+        return upload, pkg
 
-    async def artifact_files(self, doc: dict[str, Any]) -> dict[str, bytes]:
-        """The package's artifacts (software image files and additional artifacts) by path."""
-        pkg = await self.onboarded_package(doc)
+    @asynccontextmanager
+    async def onboarded_package(self, doc: dict[str, Any]) -> AsyncIterator[VnfPackage]:
+        """`open_package` for a read that ends in the handler (the small files: VNFD, manifest)."""
+        upload, pkg = await self.open_package(doc)
+        try:
+            yield pkg
+        finally:
+            pkg.close()
+            upload.close()
+
+    @staticmethod
+    def artifact_paths(doc: dict[str, Any]) -> list[str]:
+        """The package's artifacts: software image files and additional artifacts."""
         paths = [i["imagePath"] for i in doc.get("softwareImages", []) if "imagePath" in i]
-        paths += [a["artifactPath"] for a in doc.get("additionalArtifacts", [])]
-        return {p: pkg.files[p] for p in paths if p in pkg.files}
+        return paths + [a["artifactPath"] for a in doc.get("additionalArtifacts", [])]
 
     async def patch_pkg(self, pkg_id: str, mods: PkgInfoModifications, if_match: str | None) -> dict[str, Any]:
         doc = await self.pkg(pkg_id)
@@ -324,8 +370,8 @@ class VnfPackages:
             return web.Response(status=204)
 
         async def put_content(request: web.Request) -> web.Response:
-            data, filename = await read_upload(request, self.contents.max_bytes)
-            await self.upload_pkg(request.match_info["vnfPkgId"], data, filename)
+            upload = await spool_upload(request, self.contents.max_bytes)
+            await self.upload_pkg(request.match_info["vnfPkgId"], upload)
             return web.Response(status=202)
 
         async def upload_from_uri(request: web.Request) -> web.Response:
@@ -336,32 +382,56 @@ class VnfPackages:
             doc = await self.resolve(request)
             if doc["onboardingState"] != "ONBOARDED":
                 raise Problem(409, f"VNF package {doc['id']} is {doc['onboardingState']}, not ONBOARDED")
-            return range_response(request, await self.content(doc["id"]), "application/zip")
+            # streamed from the store's chunks: never assembled in memory
+            head = await self.contents.head(doc["id"])
+            if head is None:
+                raise Problem(409, f"package {doc['id']} has no content yet")
+            return stream_response(request, head["length"], "application/zip",
+                                   lambda first, last: self.contents.stream(doc["id"], head, first, last))
 
         async def get_vnfd(request: web.Request) -> web.Response:
             doc = await self.resolve(request)
-            pkg = await self.onboarded_package(doc)
-            return descriptor_response(request, {f: pkg.files[f] for f in doc.get("_vnfdFiles") or []}, "VNFD")
+            async with self.onboarded_package(doc) as pkg:
+                return descriptor_response(request, {f: pkg.files[f] for f in doc.get("_vnfdFiles") or []}, "VNFD")
 
         async def get_manifest(request: web.Request) -> web.Response:
             doc = await self.resolve(request)
-            pkg = await self.onboarded_package(doc)
-            if pkg.manifest is None:
-                raise Problem(404, f"VNF package {doc['id']} has no manifest")
-            return web.Response(body=pkg.files[pkg.manifest.path], content_type="text/plain")
+            async with self.onboarded_package(doc) as pkg:
+                if pkg.manifest is None:
+                    raise Problem(404, f"VNF package {doc['id']} has no manifest")
+                return web.Response(body=pkg.files[pkg.manifest.path], content_type="text/plain")
 
         async def get_artifacts(request: web.Request) -> web.Response:
             doc = await self.resolve(request)
-            return web.Response(body=zip_of(await self.artifact_files(doc)), content_type="application/zip")
+            async with self.onboarded_package(doc) as pkg:
+                members = [(p, pkg.member_size(p)) for p in self.artifact_paths(doc) if p in pkg.files]
+                out = await asyncio.to_thread(zip_to_file, members, pkg.open)
+            return _file_response(request, out, "application/zip")
 
         async def get_artifact(request: web.Request) -> web.Response:
             doc = await self.resolve(request)
             path = request.match_info["artifactPath"]
             # looked up among the package's own artifact paths only: nothing outside the package is reachable
-            files = await self.artifact_files(doc)
-            if posixpath.normpath(path) != path or path not in files:
+            if posixpath.normpath(path) != path or path not in self.artifact_paths(doc):
                 raise Problem(404, f"VNF package {doc['id']} has no artifact {path!r}")
-            return range_response(request, files[path], "application/octet-stream")
+            upload, pkg = await self.open_package(doc)
+
+            def done() -> None:
+                pkg.close()
+                upload.close()
+            try:
+                if path not in pkg.files:
+                    raise Problem(404, f"VNF package {doc['id']} has no artifact {path!r}")
+                if pkg.member_size(path) < FILE_CHUNK:
+                    data = pkg.files[path]
+                    done()
+                    return range_response(request, data, "application/octet-stream")
+                # streamed from the member (a VM image is never read whole); the body closes the files
+                return stream_response(request, pkg.member_size(path), "application/octet-stream",
+                                       file_chunks(lambda: pkg.open(path), done))
+            except BaseException:
+                done()
+                raise
 
         async def get_ext_access(request: web.Request) -> web.Response:
             doc = await self.pkg(request.match_info["vnfPkgId"])
@@ -414,3 +484,19 @@ class VnfPackages:
         r.add_get(f"{P}/{{vnfPkgId}}/ext_artifacts_access", get_ext_access)
         r.add_put(f"{P}/{{vnfPkgId}}/ext_artifacts_access", put_ext_access)
         r.add_get("/vnfpkgm/v2/onboarded_vnf_packages/{vnfdId}/magi_vnfd", magi_vnfd)
+
+
+
+def _file_response(request: web.Request, fh: IO[bytes], content_type: str) -> web.Response:
+    """Stream a temporary file of ours (with Range); the body closes it once sent."""
+    try:
+        size = fh.seek(0, 2)
+        fh.seek(0)
+        if size < FILE_CHUNK:  # small: no stream to keep open
+            data = fh.read()
+            fh.close()
+            return range_response(request, data, content_type)
+        return stream_response(request, size, content_type, file_chunks(lambda: fh))
+    except BaseException:
+        fh.close()
+        raise
