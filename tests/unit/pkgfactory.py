@@ -329,3 +329,50 @@ def make_osm_vnf_package(vnfd_id: str = "magi_test-vnf", *, with_checksums: bool
         files["checksums.txt"] = "".join(
             f"{hashlib.md5(d).hexdigest()}  {p}\n" for p, d in files.items()).encode()
     return tar_gz_files(vnfd_id, files)
+
+
+def write_vnf_csar_with_image(path: Any, image_size: int, vnfd_id: str = DEFAULT_VNFD_ID, *,
+                              seed: int = 7, compress: bool = True) -> tuple[str, str]:
+    """Write (to `path`) `make_vnf_csar`'s package whose VM image is `image_size` random bytes,
+    generated and hashed in 1 MiB pieces so the test process never holds the image whole.
+    Returns (sha256 of the image, sha256 of the package file)."""
+    import random
+
+    rng = random.Random(seed)
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    files = vnf_csar_files(vnfd_id)
+    with zipfile.ZipFile(path, "w", method) as zf:
+        zf.writestr(zipfile.ZipInfo("TOSCA-Metadata/TOSCA.meta", _FIXED_TIME),
+                    files["TOSCA-Metadata/TOSCA.meta"], method)
+        info = zipfile.ZipInfo(IMAGE_PATH, _FIXED_TIME)
+        info.compress_type = method
+        digest = hashlib.sha256()
+        with zf.open(info, "w", force_zip64=image_size > 2**31) as out:
+            left = image_size
+            while left:
+                piece = rng.randbytes(min(left, 2**20))
+                digest.update(piece)
+                out.write(piece)
+                left -= len(piece)
+        image_sha = digest.hexdigest()
+        # the VDUs' sw_image_data and the manifest name the generated image, not IMAGE_BYTES
+        df_path = "Definitions/magi_vnfd_df_simple.yaml"
+        df = yaml.safe_load(files[df_path])
+        for node in df["topology_template"]["node_templates"].values():
+            sw = node.get("properties", {}).get("sw_image_data")
+            if sw:
+                sw["checksum"]["hash"] = image_sha
+                sw["size"] = f"{image_size} B"
+        files[df_path] = _yaml(df)
+        body = {p: d for p, d in files.items()
+                if p not in ("TOSCA-Metadata/TOSCA.meta", "magi_vnf.mf", IMAGE_PATH)}
+        for p, d in body.items():
+            zf.writestr(zipfile.ZipInfo(p, _FIXED_TIME), d, method)
+        manifest = make_manifest(body, metadata={"vnf_provider_id": "MAGI"}).decode()
+        manifest += f"\nSource: {IMAGE_PATH}\nAlgorithm: SHA-256\nHash: {image_sha}\n"
+        zf.writestr(zipfile.ZipInfo("magi_vnf.mf", _FIXED_TIME), manifest.encode(), method)
+    package = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(2**20):
+            package.update(chunk)
+    return image_sha, package.hexdigest()

@@ -677,3 +677,70 @@ def test_corrupted_archives_fail_only_with_package_errors():
                 load_vnf_package(bytes(data))
             except PackageError:
                 pass
+
+
+# --------------------------------------------------------------------------- large members
+
+
+def test_a_large_image_is_never_read_into_memory_when_loading_from_a_file(tmp_path):
+    """A CSAR carrying a 48 MiB image, loaded from its path: the image stays in the archive (the
+    lazy mapping never materializes it), yet its size and hash are right and it streams back."""
+    from magi.descriptors import LAZY_MEMBER_BYTES, PackageFiles
+
+    size = 48 * 2**20
+    path = tmp_path / "big.zip"
+    image_sha, package_sha = pf.write_vnf_csar_with_image(path, size)
+    with load_vnf_package(path) as pkg:
+        assert isinstance(pkg.files, PackageFiles) and pkg.files.is_lazy(pf.IMAGE_PATH)
+        assert pkg.member_size(pf.IMAGE_PATH) == size > LAZY_MEMBER_BYTES
+        assert pkg.hash_member(pf.IMAGE_PATH) == image_sha  # the scan's digest, verified by the manifest
+        assert pkg.checksum_sha256 == package_sha
+        sw = pkg.vnfd.flavours[0].vdus[0].sw_image
+        assert sw.checksum.hash == image_sha
+        assert pkg.files.materialized == []  # parsing and verifying never built bytes of the image
+        with pkg.open(pf.IMAGE_PATH) as fh:
+            streamed = hashlib.sha256()
+            while chunk := fh.read(2**20):
+                streamed.update(chunk)
+        assert streamed.hexdigest() == image_sha and pkg.files.materialized == []
+        assert pkg.files.is_lazy(pf.SCRIPT_PATH) is False and pkg.files[pf.SCRIPT_PATH] == pf.SCRIPT_BYTES
+    # a seekable file (the NFVO's spooled upload) and the content store's trusted re-read
+    with open(path, "rb") as fh, load_vnf_package(fh, trusted=True, checksum_sha256=package_sha) as pkg:
+        assert pkg.files.is_lazy(pf.IMAGE_PATH) and pkg.member_size(pf.IMAGE_PATH) == size
+        assert pkg.files.materialized == []
+
+
+def test_a_large_member_with_a_wrong_hash_fails_the_manifest_check():
+    big = os.urandom(5 * 2**20)  # over LAZY_MEMBER_BYTES, incompressible (no zip-bomb ratio)
+    files = pf.vnf_csar_files(extra_files={"Files/big.bin": big})
+    right = hashlib.sha256(big).hexdigest()
+    assert load_vnf_package(pf.zip_files(files)).hash_member("Files/big.bin") == right
+    files["magi_vnf.mf"] = files["magi_vnf.mf"].replace(right.encode(), b"0" * 64)
+    with pytest.raises(PackageError) as err:
+        load_vnf_package(pf.zip_files(files))
+    assert err.value.check == Check.MANIFEST_HASH and err.value.file == "Files/big.bin"
+    # the SHA-512 of a lazy member is streamed too
+    files = pf.vnf_csar_files(extra_files={"Files/big.bin": big})
+    body = {p: d for p, d in files.items() if p not in ("TOSCA-Metadata/TOSCA.meta", "magi_vnf.mf")}
+    files["magi_vnf.mf"] = pf.make_manifest(body, algorithm="SHA-512")
+    pkg = load_vnf_package(pf.zip_files(files))
+    assert pkg.files.is_lazy("Files/big.bin") and pkg.files.materialized == []
+
+
+def test_a_large_member_of_an_osm_package_stays_in_the_archive(tmp_path):
+    big = os.urandom(5 * 2**20)
+    vnfd_pkg = tarfile.open(fileobj=io.BytesIO(pf.make_osm_vnf_package(with_checksums=False)))
+    files = {m.name.split("/", 1)[1]: vnfd_pkg.extractfile(m).read() for m in vnfd_pkg if m.isfile()}
+    files["images/disk.qcow2"] = big
+    files["checksums.txt"] = "".join(f"{hashlib.md5(d).hexdigest()}  {p}\n" for p, d in files.items()).encode()
+    path = tmp_path / "osm.tar.gz"
+    path.write_bytes(pf.tar_gz_files("magi_test-vnf", files))
+    with load_vnf_package(path) as pkg:
+        assert pkg.format == "osm-tar" and pkg.files.is_lazy("images/disk.qcow2")
+        assert pkg.member_size("images/disk.qcow2") == len(big)
+        assert pkg.hash_member("images/disk.qcow2") == hashlib.sha256(big).hexdigest()
+        assert pkg.files.materialized == []
+    files["checksums.txt"] = files["checksums.txt"].replace(hashlib.md5(big).hexdigest().encode(), b"0" * 32)
+    with pytest.raises(PackageError) as err:
+        load_vnf_package(pf.tar_gz_files("magi_test-vnf", files))
+    assert err.value.check == Check.MANIFEST_HASH
