@@ -31,9 +31,13 @@ _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 @dataclass
 class Upload:
-    data: bytes
+    data: bytes | Path  # a package file stays on disk: it is parsed and uploaded from there
     filename: str  # hint for the parser (its suffix tells the format when content cannot)
     content_type: str
+
+    @property
+    def size(self) -> int:
+        return self.data.stat().st_size if isinstance(self.data, Path) else len(self.data)
 
 
 def _is_yaml(name: str) -> bool:
@@ -89,12 +93,12 @@ def read_upload(path: str) -> Upload:
         if _looks_like_csar(files):
             return Upload(_zip(files), f"{name}.zip", "application/zip")
         return Upload(_tar_gz(name, files), f"{name}.tar.gz", "application/gzip")
-    data = p.read_bytes()
     from magi.descriptors import detect_format
 
-    fmt = detect_format(data, p.name)
+    with p.open("rb") as f:  # OSError for a missing or unreadable file, as before
+        fmt = detect_format(f.read(512), p.name)
     ctype = {"csar": "application/zip", "osm-tar": "application/gzip"}.get(fmt, "application/x-yaml")
-    return Upload(data, p.name, ctype)
+    return Upload(p, p.name, ctype)
 
 
 # --------------------------------------------------------------------------- validate
@@ -182,26 +186,34 @@ def _headers(token: str | None, **extra: str) -> dict[str, str]:
     return h
 
 
+async def _answer(r: Any, expect: tuple[int, ...]) -> Any:
+    raw = await r.read()
+    body: Any = None
+    if raw:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+    if r.status not in expect:
+        pd = body if isinstance(body, dict) else {}
+        title = pd.get("title") or r.reason or ""
+        detail = pd.get("detail") or raw[:300].decode(errors="replace")
+        raise ApiError(f"{pd.get('status', r.status)} {title}: {detail}")
+    return body
+
+
 async def _call(http: Any, method: str, url: str, *, expect: tuple[int, ...], token: str | None,
-                data: bytes | None = None, content_type: str | None = None) -> Any:
+                data: bytes | Path | None = None, content_type: str | None = None) -> Any:
     import aiohttp
 
     extra = {"Content-Type": content_type} if content_type else {}
     try:
+        if isinstance(data, Path):  # streamed from disk, never read whole
+            with data.open("rb") as f:
+                async with http.request(method, url, data=f, headers=_headers(token, **extra)) as r:
+                    return await _answer(r, expect)
         async with http.request(method, url, data=data, headers=_headers(token, **extra)) as r:
-            raw = await r.read()
-            body: Any = None
-            if raw:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = None
-            if r.status not in expect:
-                pd = body if isinstance(body, dict) else {}
-                title = pd.get("title") or r.reason or ""
-                detail = pd.get("detail") or raw[:300].decode(errors="replace")
-                raise ApiError(f"{pd.get('status', r.status)} {title}: {detail}")
-            return body
+            return await _answer(r, expect)
     except aiohttp.ClientError as exc:
         raise ApiError(f"cannot reach {url}: {exc}") from None
 
@@ -249,7 +261,7 @@ async def _onboard_vnfpkg(args: argparse.Namespace, up: Upload) -> int:
         print(f"vnfPkgId: {pkg_id}", flush=True)
         await _call(http, "PUT", f"{base}/{pkg_id}/package_content", expect=(202, 204), token=args.token,
                     data=up.data, content_type=up.content_type)
-        print(f"uploaded {up.filename} ({len(up.data)} bytes, {up.content_type})", flush=True)
+        print(f"uploaded {up.filename} ({up.size} bytes, {up.content_type})", flush=True)
         if not args.wait:
             pkg = await _call(http, "GET", f"{base}/{pkg_id}", expect=(200,), token=args.token)
             print(f"onboardingState: {pkg.get('onboardingState')} (use --wait to follow it)")
