@@ -174,6 +174,26 @@ async def test_content_store_chunks_large_packages(store):
     assert await content.find("pkg") is None
 
 
+async def test_content_stored_before_chunk_size_was_recorded_reads_back(store):
+    """Contents written by earlier NFVOs (4 MB chunks, no `chunkSize` in the head) stream whole and by range."""
+    from bson import Binary
+    from nfvo.content import ContentStore
+
+    content = ContentStore(store)
+    data = bytes(range(256)) * (9 * 1024 * 1024 // 256)  # 9 MiB: three old-style chunks
+    size = 4 * 1024 * 1024
+    parts = [data[i:i + size] for i in range(0, len(data), size)]
+    for i, part in enumerate(parts):
+        await content.coll.insert_one({"_id": f"old#{i}", "key": "old", "n": i, "data": Binary(part)})
+    await content.coll.insert_one({"_id": "old", "filename": "old.zip", "chunks": len(parts), "length": len(data)})
+    head = await content.head("old")
+    assert b"".join([p async for p in content.stream("old", head)]) == data
+    first, last = size - 10, size + 10  # across a chunk boundary
+    assert b"".join([p async for p in content.stream("old", head, first, last)]) == data[first:last + 1]
+    with await content.download("old", "package old") as up:
+        assert up.size == len(data) and up.rewind().read() == data
+
+
 async def test_a_fresh_claim_holds_the_instance_before_its_op_occ_is_written(store, monkeypatch):
     """Two LCM requests on one instance: the second, arriving between the first's claim and the
     insert of its op occ, is refused; a claim orphaned by a crash frees the instance after the grace."""
