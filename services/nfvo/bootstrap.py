@@ -6,7 +6,7 @@ from typing import Any
 from magi.api.app import EtsiApi
 from magi.api.problem import Problem
 from magi.bus.base import PermanentError
-from magi.bus.envelope import Envelope
+from magi.bus.envelope import Envelope, epoch
 from magi.notifications.filters import nsd_kind, nslcm_kind, vnfpkgm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
@@ -97,7 +97,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
             body["_match"] = {"nsdId": ns["nsdId"], "nsInstanceName": ns["nsInstanceName"]}
         except Exception:
             body["_match"] = {}
-        await notifier.emit(body, key=env.message_id)
+        await notifier.emit(body, key=env.message_id, at=epoch(env.time))
         if p["operationState"] == "COMPLETED":  # NS components (VNFs) changed: NsChangeNotification each
             try:
                 op = await lcm.op_occs.get(p["nsLcmOpOccId"])
@@ -110,7 +110,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
                           "lcmOpNameImpactingNsComponent": {"INSTANTIATE": "VNF_INSTANTIATE", "TERMINATE": "VNF_TERMINATE"}.get(p["operation"], "VNF_INSTANTIATE"),
                           "lcmOpOccStatusImpactingNsComponent": "COMPLETED",
                           "_links": body["_links"], "_match": body["_match"]}
-                await notifier.emit(change, key=f"{env.message_id}:{vnf['vnfInstanceId']}")
+                await notifier.emit(change, key=f"{env.message_id}:{vnf['vnfInstanceId']}", at=epoch(env.time))
 
     async def notify_id(env: Envelope) -> None:
         kind = "NsIdentifierCreationNotification" if env.type == "ns.created" else "NsIdentifierDeletionNotification"
@@ -118,7 +118,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
         body = {"notificationType": kind, "timestamp": env.time, "nsInstanceId": ns_id,
                 "_links": {"nsInstance": {"href": f"{ctx.public_url}/nslcm/v2/ns_instances/{ns_id}"}},
                 "_match": {"nsdId": env.payload.get("nsdId")}}
-        await notifier.emit(body, key=env.message_id)
+        await notifier.emit(body, key=env.message_id, at=epoch(env.time))
 
     ctx.bus.on("ns.created", notify_id)
     ctx.bus.on("ns.deleted", notify_id)
@@ -131,7 +131,7 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     # SOL005 package/NSD/PNFD notifications, stored with the state change they report (nfvo.notices)
     async def descriptor_notice(env: Envelope) -> None:
         to = pkgm_notifier if env.type == "vnfpkg.changed" else nsd_notifier
-        await to.emit(env.payload["notification"], key=env.payload["key"])
+        await to.emit(env.payload["notification"], key=env.payload["key"], at=epoch(env.time))
 
     ctx.bus.on("vnfpkg.changed", descriptor_notice)
     ctx.bus.on("nsd.changed", descriptor_notice)

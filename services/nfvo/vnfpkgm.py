@@ -305,9 +305,10 @@ class VnfPackages:
 
     @staticmethod
     def artifact_paths(doc: dict[str, Any]) -> list[str]:
-        """The package's artifacts: software image files and additional artifacts."""
+        """The package's artifacts: software image files and additional artifacts, each once
+        (VDUs sharing one image file each have a softwareImages entry)."""
         paths = [i["imagePath"] for i in doc.get("softwareImages", []) if "imagePath" in i]
-        return paths + [a["artifactPath"] for a in doc.get("additionalArtifacts", [])]
+        return list(dict.fromkeys(paths + [a["artifactPath"] for a in doc.get("additionalArtifacts", [])]))
 
     async def patch_pkg(self, pkg_id: str, mods: PkgInfoModifications, if_match: str | None) -> dict[str, Any]:
         doc = await self.pkg(pkg_id)

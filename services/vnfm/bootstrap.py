@@ -7,7 +7,7 @@ from typing import Any
 from magi.api.app import EtsiApi
 from magi.api.problem import Problem
 from magi.bus.base import PermanentError
-from magi.bus.envelope import Envelope
+from magi.bus.envelope import Envelope, epoch
 from magi.notifications.filters import vnflcm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
@@ -70,7 +70,7 @@ def build(ctx: ServiceContext) -> ServiceUnit:
 
     # SOL003 notifications are emitted from the VNFM's own facts, which the outbox guarantees.
     async def notify_op(env: Envelope) -> None:
-        await notifier.emit(await _op_notification(lcm, env.payload, ctx.public_url, env.time), key=env.message_id)
+        await notifier.emit(await _op_notification(lcm, env.payload, ctx.public_url, env.time), key=env.message_id, at=epoch(env.time))
 
     async def notify_id(env: Envelope) -> None:
         kind = "VnfIdentifierCreationNotification" if env.type == "vnf.created" else "VnfIdentifierDeletionNotification"
@@ -78,7 +78,7 @@ def build(ctx: ServiceContext) -> ServiceUnit:
         body = {"notificationType": kind, "timeStamp": env.time, "vnfInstanceId": inst_id,
                 "_links": {"vnfInstance": {"href": f"{ctx.public_url}/vnflcm/v2/vnf_instances/{inst_id}"}},
                 "_match": {"vnfdId": env.payload.get("vnfdId")}}
-        await notifier.emit(body, key=env.message_id)
+        await notifier.emit(body, key=env.message_id, at=epoch(env.time))
 
     ctx.bus.on("lcmopocc.changed", notify_op)
     ctx.bus.on("vnf.created", notify_id)

@@ -30,6 +30,11 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def epoch(timestamp: str) -> float:
+    """Seconds since the epoch of a `utcnow()` timestamp (an envelope's `time`)."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

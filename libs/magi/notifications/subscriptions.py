@@ -205,17 +205,19 @@ class SubscriptionManager:
                 await self.deliveries.replace(self._finished(rec, FAILED, "subscription deleted"))
 
     # -- emitting -------------------------------------------------------------------------
-    async def emit(self, notification: dict[str, Any], *, key: str) -> int:
+    async def emit(self, notification: dict[str, Any], *, key: str, at: float | None = None) -> int:
         """Queue `notification` for every matching subscription; returns how many were new.
 
         `key` names the event: emitting it again (a redelivered message) queues nothing more.
         The notification `id` is the same for every subscription (SOL003/SOL005 ask for that);
-        the delivery documents are keyed by event and subscription.
+        the delivery documents are keyed by event and subscription. `at` (epoch seconds) is when
+        the event happened: a subscriber gets its notifications in that order even when the
+        events were emitted in another (facts consumed concurrently).
         """
         await self._ready()
         body = {k: v for k, v in notification.items() if k != "_match"}
         body["id"] = str(uuid.uuid5(_IDS, key))
-        now = time.time()
+        now = time.time() if at is None else min(at, time.time())
         queued = 0
         for sub in await self.subs.find({"_api": self.prefix}):
             try:
