@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: NS lifecycle cycles over RabbitMQ with the services as separate processes, next to
-# the raw aio-pika and AmqpBus round trips of the same run (tests/bench/bench_ns.py).
+# the raw aio-pika and AmqpBus round trips of the same run (tests/bench/bench_ns.py); then the
+# memory of onboarding a package with a large image (tests/bench/bench_onboard_memory.py).
 # Arguments go to the bench: `bash scripts/bench.sh --cycles 50 --concurrency 10`
 # (or BENCH_CYCLES / BENCH_CONCURRENCY through make). Results: bench-results/latest.json.
 set -u
@@ -43,3 +44,10 @@ export MAGI_MONGODB_URI="mongodb://127.0.0.1:$PORT/"
 unset MAGI_DB_PREFIX
 
 $BIN/python -m tests.bench.bench_ns "$@"
+rc=$?
+
+# Memory of onboarding a VNF package that carries a 200 MiB VM image, against the code before
+# the package library streamed large members (no broker or store needed).
+echo
+$BIN/python tests/bench/bench_onboard_memory.py || rc=1
+exit $rc
