@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import IO, Any
 
 from aiohttp import MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from bson import Binary
 
 from magi.api.problem import Problem
@@ -181,21 +182,10 @@ async def spool_upload(request: web.Request, limit: int | None = None) -> Upload
     """
     limit = upload_limit() if limit is None else limit
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        async for part in reader:
-            if part.name == "file" and not isinstance(part, MultipartReader):
-                up = Upload(part.filename)
-                try:
-                    while chunk := await part.read_chunk(READ_CHUNK):
-                        _check_size(up.size + len(chunk), limit)
-                        up.write(chunk)
-                    if not up.size:
-                        raise Problem(400, "the upload is empty")
-                except BaseException:
-                    up.close()
-                    raise
-                return up
-        raise Problem(400, "the multipart upload has no 'file' part")
+        try:
+            return await _spool_multipart(request, limit)
+        except (ValueError, HttpProcessingError) as exc:  # aiohttp's verdicts on a malformed body
+            raise Problem(400, f"malformed multipart body: {exc}") from None
     if request.content_length is not None:
         _check_size(request.content_length, limit)
     up = Upload()
@@ -209,6 +199,24 @@ async def spool_upload(request: web.Request, limit: int | None = None) -> Upload
         up.close()
         raise
     return up
+
+
+async def _spool_multipart(request: web.Request, limit: int) -> Upload:
+    reader = await request.multipart()
+    async for part in reader:
+        if part.name == "file" and not isinstance(part, MultipartReader):
+            up = Upload(part.filename)
+            try:
+                while chunk := await part.read_chunk(READ_CHUNK):
+                    _check_size(up.size + len(chunk), limit)
+                    up.write(chunk)
+                if not up.size:
+                    raise Problem(400, "the upload is empty")
+            except BaseException:
+                up.close()
+                raise
+            return up
+    raise Problem(400, "the multipart upload has no 'file' part")
 
 
 def _check_size(size: int, limit: int) -> None:
