@@ -20,7 +20,9 @@ version of a VNF carries a new vnfdId (SOL001 descriptor_id), or the old package
 from __future__ import annotations
 
 import asyncio
+import io
 import posixpath
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -40,7 +42,7 @@ from nfvo.content import ContentStore, Upload, UploadTooLarge, spool_upload
 from nfvo.fetch import UploadFromUriRequest, fetch_package
 from nfvo.notices import descriptor_notice
 from nfvo.pkginfo import (FILE_CHUNK, additional_artifacts, descriptor_response, file_chunks, range_response, software_images,
-                          stream_response, without_secrets, zip_to_file)
+                          stream_response, without_secrets, zip_of, zip_to_file)
 
 log = structlog.get_logger(__name__)
 PKG_DEFAULT_EXCLUDED = ("softwareImages", "additionalArtifacts", "userDefinedData", "checksum")
@@ -74,6 +76,10 @@ def merge_patch(current: dict[str, Any] | None, patch: dict[str, Any]) -> dict[s
         else:
             merged[k] = v
     return merged
+
+
+def _descriptor_key(pkg_id: str) -> str:
+    return f"{pkg_id}:descriptor"
 
 
 class VnfPackages:
@@ -188,17 +194,21 @@ class VnfPackages:
             upload.close()
 
     @staticmethod
-    def _examine(upload: Upload) -> tuple[VnfPackage, list[dict[str, Any]], list[dict[str, Any]]]:
+    def _examine(upload: Upload) -> tuple[VnfPackage, list[dict[str, Any]], list[dict[str, Any]], bytes]:
         """Parse and check the package from its spooled file (in a thread): sizes and hashes of
-        large members are streamed, so memory stays bounded whatever the images weigh."""
+        large members are streamed, so memory stays bounded whatever the images weigh. Also the
+        descriptor files and the manifest as one small zip, kept so that `vnfd` and `manifest`
+        reads need not copy the whole package out of the content store."""
         with load_vnf_package(upload.rewind(), upload.filename, checksum_sha256=upload.sha256) as pkg:
             images = software_images(pkg, datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"))
             artifacts = additional_artifacts(pkg, {i["imagePath"] for i in images if "imagePath" in i})
-        return pkg, images, artifacts
+            small = [*pkg.vnfd_files, *([pkg.manifest.path] if pkg.manifest else [])]
+            descriptor = zip_of({f: pkg.files[f] for f in dict.fromkeys(small)})
+        return pkg, images, artifacts, descriptor
 
     async def _process_upload(self, doc: dict[str, Any], upload: Upload) -> None:
         try:
-            pkg, images, artifacts = await asyncio.to_thread(self._examine, upload)
+            pkg, images, artifacts, descriptor = await asyncio.to_thread(self._examine, upload)
         except PackageError as exc:
             doc["onboardingState"] = "ERROR"
             doc["onboardingFailureDetails"] = {"status": 422, "title": f"package check '{exc.check}' failed", "detail": str(exc.detail if hasattr(exc, "detail") else exc)}
@@ -225,6 +235,7 @@ class VnfPackages:
             await self.pkgs.replace(doc)
             log.warning("vnfpkg.duplicate_vnfd", vnfPkgId=doc["id"], vnfdId=v.vnfd_id, existing=holder)
             return
+        await self.contents.put(_descriptor_key(doc["id"]), descriptor, "descriptor.zip")
         doc.update({"vnfdId": v.vnfd_id, "vnfProvider": v.provider or "", "vnfProductName": v.product_name or "",
                     "vnfSoftwareVersion": str(v.software_version or ""), "vnfdVersion": str(v.descriptor_version or ""),
                     "vnfmInfo": list(v.vnfm_info or []) or ["MAGI"],
@@ -293,6 +304,19 @@ class VnfPackages:
             raise
         return upload, pkg
 
+    async def descriptor_files(self, doc: dict[str, Any]) -> dict[str, bytes]:
+        """The VNFD files and the manifest of an ONBOARDED package: from the small zip kept at
+        onboarding, else (packages onboarded before it existed) from the whole package."""
+        if doc["onboardingState"] != "ONBOARDED":
+            raise Problem(409, f"VNF package {doc['id']} is {doc['onboardingState']}, not ONBOARDED")
+        found = await self.contents.find(_descriptor_key(doc["id"]))
+        if found is not None:
+            with zipfile.ZipFile(io.BytesIO(found["data"])) as z:
+                return {n: z.read(n) for n in z.namelist()}
+        async with self.onboarded_package(doc) as pkg:
+            wanted = [*(doc.get("_vnfdFiles") or []), *([doc["_manifest"]] if doc.get("_manifest") else [])]
+            return {f: pkg.files[f] for f in wanted if f in pkg.files}
+
     @asynccontextmanager
     async def onboarded_package(self, doc: dict[str, Any]) -> AsyncIterator[VnfPackage]:
         """`open_package` for a read that ends in the handler (the small files: VNFD, manifest)."""
@@ -341,6 +365,7 @@ class VnfPackages:
                    ] if doc["onboardingState"] == "ONBOARDED" else []
         await self.pkgs.delete(doc, outbox=notices)
         await self.contents.delete(pkg_id)
+        await self.contents.delete(_descriptor_key(pkg_id))
         if doc.get("vnfdId"):
             await self.vnfd_claims.release(doc["vnfdId"], pkg_id)
 
@@ -392,15 +417,15 @@ class VnfPackages:
 
         async def get_vnfd(request: web.Request) -> web.Response:
             doc = await self.resolve(request)
-            async with self.onboarded_package(doc) as pkg:
-                return descriptor_response(request, {f: pkg.files[f] for f in doc.get("_vnfdFiles") or []}, "VNFD")
+            files = await self.descriptor_files(doc)
+            return descriptor_response(request, {f: files[f] for f in doc.get("_vnfdFiles") or [] if f in files}, "VNFD")
 
         async def get_manifest(request: web.Request) -> web.Response:
             doc = await self.resolve(request)
-            async with self.onboarded_package(doc) as pkg:
-                if pkg.manifest is None:
-                    raise Problem(404, f"VNF package {doc['id']} has no manifest")
-                return web.Response(body=pkg.files[pkg.manifest.path], content_type="text/plain")
+            files = await self.descriptor_files(doc)
+            if not doc.get("_manifest") or doc["_manifest"] not in files:
+                raise Problem(404, f"VNF package {doc['id']} has no manifest")
+            return web.Response(body=files[doc["_manifest"]], content_type="text/plain")
 
         async def get_artifacts(request: web.Request) -> web.Response:
             doc = await self.resolve(request)

@@ -485,3 +485,26 @@ async def test_a_package_with_a_large_image_onboards_and_streams_back(suite, tmp
     assert st == 200 and image_sha.encode() in body
     st, body, _ = await raw(s, "GET", f"{base}/artifacts/{SCRIPT_PATH}")
     assert st == 200 and body == SCRIPT_BYTES
+
+
+async def test_vnfd_and_manifest_reads_do_not_copy_the_whole_package(suite, monkeypatch):
+    """`vnfd` and `manifest` come from the small zip kept at onboarding, not from the stored
+    package (which may carry GBs of images); packages onboarded before it existed still answer."""
+    from nfvo.content import ContentStore
+    s = suite
+    pkg_id, _ = await onboarded(s)
+    base = f"{s.nfvo}/vnfpkgm/v2/vnf_packages/{pkg_id}"
+
+    async def no_download(self, key, what):
+        raise AssertionError(f"{what} copied out of the content store")
+
+    with monkeypatch.context() as m:
+        m.setattr(ContentStore, "download", no_download)
+        st, body, _ = await raw(s, "GET", f"{base}/vnfd", headers={"Accept": "application/zip"})
+        assert st == 200 and "Definitions/magi_vnfd_top.yaml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
+        st, manifest, _ = await raw(s, "GET", f"{base}/manifest", headers={"Accept": "text/plain"})
+        assert st == 200 and b"Source:" in manifest
+    await ContentStore(s.unit("nfvo").ctx.store).delete(f"{pkg_id}:descriptor")  # as before the cache
+    st, body, _ = await raw(s, "GET", f"{base}/vnfd", headers={"Accept": "application/zip"})
+    assert st == 200 and "Definitions/magi_vnfd_top.yaml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
+    assert (await raw(s, "GET", f"{base}/manifest", headers={"Accept": "text/plain"}))[1] == manifest
