@@ -31,7 +31,7 @@ class MagiSettings(BaseSettings):
     delivery_limit: int = Field(5, description="deliveries of a failing message before it is dead-lettered")
     external_nfvo_url: str | None = Field(None, description="VNFM only: reach this NFVO over SOL003 HTTP (grants, VNFDs) instead of the bus")
     external_nfvo_token: str | None = Field(None, description="VNFM only: Bearer token presented to the external NFVO")
-    lcm_lease_seconds: float = Field(30.0, description="how long an LCM runner's lease lasts; an operation whose runner died resumes after it")
+    lcm_lease_seconds: float = Field(30.0, description="how long an LCM runner's (and a package onboarding's) lease lasts; work whose runner died resumes after it")
     notification_retry_max: int = Field(8, description="delivery attempts of one notification before it is given up")
     notification_backoff: float = Field(1.0, description="first retry delay of a notification, doubled each attempt")
     sim_vcpus: int = Field(512, description="simulated VIM: vCPU capacity")

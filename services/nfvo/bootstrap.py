@@ -33,8 +33,10 @@ DEFAULT_VIM = VimRegistration(name="sim-default", site={"name": "lab"},
 
 def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUnit:
     s = ctx.settings
-    vims = VimRegistry(ctx.store, ctx.public_url, SecretBox.from_settings(s), ctx.bus, source=ctx.name)
-    catalogue = Catalogue(ctx.store, ctx.public_url, max_upload_bytes=s.package_max_bytes)
+    box = SecretBox.from_settings(s)
+    vims = VimRegistry(ctx.store, ctx.public_url, box, ctx.bus, source=ctx.name)
+    catalogue = Catalogue(ctx.store, ctx.public_url, max_upload_bytes=s.package_max_bytes, box=box,
+                          lease_seconds=s.lcm_lease_seconds)
     granting = Granting(ctx.store, vims, ctx.public_url, catalogue)
     vnfms = VnfmRegistry(ctx.store, ctx.public_url, built_in=BusVnfm(ctx.bus))
     lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds)
@@ -140,6 +142,6 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
         if register_default_vim:
             await vims.ensure(DEFAULT_VIM)
 
-    return ServiceUnit(ctx, on_start=[defaults, catalogue.resume, lcm.start, notifier.start, pkgm_notifier.start,
+    return ServiceUnit(ctx, on_start=[defaults, catalogue.start, lcm.start, notifier.start, pkgm_notifier.start,
                                           nsd_notifier.start],
-                       on_stop=[nsd_notifier.stop, pkgm_notifier.stop, notifier.stop, lcm.stop])
+                       on_stop=[nsd_notifier.stop, pkgm_notifier.stop, notifier.stop, lcm.stop, catalogue.stop])

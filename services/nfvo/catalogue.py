@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from magi.secrets import SecretBox
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound
 from nfvo.content import ContentStore
 from nfvo.nsd import NsDescriptors
@@ -14,9 +15,10 @@ from nfvo.vnfpkgm import VnfPackages
 
 
 class Catalogue:
-    def __init__(self, store: MongoStore, base_url: str, max_upload_bytes: int | None = None):
+    def __init__(self, store: MongoStore, base_url: str, max_upload_bytes: int | None = None, *,
+                 box: SecretBox | None = None, lease_seconds: float = 30.0):
         self.contents = ContentStore(store, max_upload_bytes)
-        self.vnf_packages = VnfPackages(store, self.contents, base_url)
+        self.vnf_packages = VnfPackages(store, self.contents, base_url, box=box, lease_seconds=lease_seconds)
         self.pnf_descriptors = PnfDescriptors(store, self.contents, base_url)
         self.descriptors = NsDescriptors(store, self.contents, self.vnf_packages, base_url, self.pnf_descriptors)
         self.pnf_descriptors.users = self.descriptors.pnfd_users  # PNFD usage follows the NSDs referencing it
@@ -28,8 +30,12 @@ class Catalogue:
     async def onboarded_nsd(self, nsd_id: str) -> dict[str, Any]:
         return await self.descriptors.onboarded_nsd(nsd_id)
 
-    async def resume(self) -> None:
-        await self.vnf_packages.resume()
+    async def start(self) -> None:
+        """Resume onboardings a crash interrupted, and keep taking over those of dead replicas."""
+        await self.vnf_packages.start()
+
+    async def stop(self) -> None:
+        await self.vnf_packages.stop()
 
     def add_routes(self, app: web.Application) -> None:
         self.vnf_packages.add_routes(app)

@@ -20,8 +20,10 @@ version of a VNF carries a new vnfdId (SOL001 descriptor_id), or the old package
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import posixpath
+import time
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +32,7 @@ from typing import IO, Any
 
 import structlog
 from aiohttp import web
+from pymongo.errors import DuplicateKeyError
 from pydantic import BaseModel, ConfigDict
 
 from magi.api.app import json_response, read_json, read_model
@@ -37,6 +40,7 @@ from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
 from magi.bus.envelope import Envelope, new_id
 from magi.descriptors import PackageError, VnfPackage, load_vnf_package
+from magi.secrets import SecretBox
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
 from nfvo.content import ContentStore, Upload, UploadTooLarge, spool_upload
 from nfvo.fetch import UploadFromUriRequest, fetch_package
@@ -85,11 +89,18 @@ def _descriptor_key(pkg_id: str) -> str:
 class VnfPackages:
     """The VNF package catalogue of the NFVO."""
 
-    def __init__(self, store: MongoStore, contents: ContentStore, base_url: str):
+    def __init__(self, store: MongoStore, contents: ContentStore, base_url: str, *, box: SecretBox | None = None,
+                 lease_seconds: float = 30.0):
         self.pkgs: Repository = store.repository("vnf_packages", [[("vnfdId", 1)]])
         self.contents = contents
         self.base = base_url
+        self.box = box  # seals the credentials of an upload_from_uri kept for a resumed fetch
         self._tasks: set[asyncio.Task] = set()
+        # A package in UPLOADING or PROCESSING is held by the NFVO working on it (a lease it renews);
+        # any replica takes over one whose holder died once the lease has run out.
+        self.leases = store.db["vnf_package_leases"]
+        self.worker, self.lease_seconds = new_id(), lease_seconds
+        self._sweeper: asyncio.Task | None = None
         # One ONBOARDED package per vnfdId, across NFVO replicas: a claim per vnfdId, taken before
         # the ONBOARDED write and given back when the package is deleted.
         self.vnfd_claims = UniqueClaims(store, "vnfd_id_claims")
@@ -132,15 +143,19 @@ class VnfPackages:
         s = f"{self.base}/vnfpkgm/v2/vnf_packages/{pid}"
         return {"self": {"href": s}, "vnfd": {"href": f"{s}/vnfd"}, "packageContent": {"href": f"{s}/package_content"}}
 
-    async def _start_upload(self, pkg_id: str) -> dict[str, Any]:
+    async def _start_upload(self, pkg_id: str, fetch: UploadFromUriRequest | None = None) -> dict[str, Any]:
         doc = await self.pkg(pkg_id)
         if doc["onboardingState"] != "CREATED":
             raise Problem(409, f"VNF package {pkg_id} is {doc['onboardingState']}; content can be uploaded only once, in CREATED")
         doc["onboardingState"] = "UPLOADING"
+        if fetch is not None and self.box is not None:  # sealed: another NFVO can fetch again after a crash
+            doc["_fetch"] = self.box.seal(fetch.model_dump(mode="json", exclude_none=True))
         try:
-            return await self.pkgs.replace(doc)
+            doc = await self.pkgs.replace(doc)
         except ConcurrencyError:
             raise Problem(409, f"VNF package {pkg_id} is being uploaded by another request") from None
+        await self._hold(pkg_id)
+        return doc
 
     async def upload_pkg(self, pkg_id: str, upload: Upload) -> None:
         """Store and process a spooled upload; the upload is this method's to close."""
@@ -155,28 +170,35 @@ class VnfPackages:
         """202 at once; the fetch runs in the background, then the same processing as a PUT."""
         if (missing := req.check()) is not None:
             raise Problem(400, missing)
-        doc = await self._start_upload(pkg_id)
+        doc = await self._start_upload(pkg_id, fetch=req)
+        self._spawn(self._fetch_and_process(doc, req))
 
-        async def run() -> None:
+    async def _fetch_and_process(self, doc: dict[str, Any], req: UploadFromUriRequest) -> None:
+        async with self._renewing(doc["id"]):
             try:
                 upload = await fetch_package(req, self.contents.max_bytes)
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:  # any fetch failure is the onboarding's answer, not a crash
                 doc["onboardingState"] = "ERROR"
+                doc.pop("_fetch", None)
                 status, title = (413, "package too large") if isinstance(exc, UploadTooLarge) else (422, "package fetch failed")
                 doc["onboardingFailureDetails"] = {"status": status, "title": title,
                                                    "detail": f"could not fetch {req.addressInformation}: {exc}"}
                 await self.pkgs.replace(doc)
-                log.warning("vnfpkg.fetch_failed", vnfPkgId=pkg_id, error=str(exc))
+                await self._release(doc["id"])
+                log.warning("vnfpkg.fetch_failed", vnfPkgId=doc["id"], error=str(exc))
                 return
             await self._uploaded(doc, upload)
-        self._spawn(run())
 
     async def _uploaded(self, doc: dict[str, Any], upload: Upload) -> None:
         """Store the upload, then process it in the background (which closes it)."""
         try:
-            await self.contents.put_file(doc["id"], upload)
-            doc["onboardingState"] = "PROCESSING"
-            doc = await self.pkgs.replace(doc)
+            async with self._renewing(doc["id"]):
+                await self.contents.put_file(doc["id"], upload)
+                doc["onboardingState"] = "PROCESSING"
+                doc.pop("_fetch", None)
+                doc = await self.pkgs.replace(doc)
         except BaseException:
             upload.close()
             raise
@@ -189,7 +211,9 @@ class VnfPackages:
 
     async def _process_pkg(self, doc: dict[str, Any], upload: Upload) -> None:
         try:
-            await self._process_upload(doc, upload)
+            async with self._renewing(doc["id"]):
+                await self._process_upload(doc, upload)
+            await self._release(doc["id"])  # ONBOARDED or ERROR: nothing left to take over
         finally:
             upload.close()
 
@@ -259,22 +283,87 @@ class VnfPackages:
                 other["onboardingState"] == "ONBOARDED" and other.get("vnfdId") == vnfd_id)
         return holds
 
+    # -- onboarding leases and resumption ------------------------------------------------------
+    async def _hold(self, pkg_id: str) -> None:
+        """Hold a package this NFVO just moved to UPLOADING (under the version check)."""
+        await self.leases.update_one({"_id": pkg_id}, {"$set": {"owner": self.worker, "until": time.time() + self.lease_seconds}},
+                                     upsert=True)
+
+    async def _take_over(self, pkg_id: str) -> bool:
+        """Hold a package whose holder is gone (no lease, or one that ran out); False if it lives."""
+        now = time.time()
+        try:
+            await self.leases.insert_one({"_id": pkg_id, "owner": self.worker, "until": now + self.lease_seconds})
+            return True
+        except DuplicateKeyError:
+            took = await self.leases.update_one({"_id": pkg_id, "until": {"$lt": now}},
+                                                {"$set": {"owner": self.worker, "until": now + self.lease_seconds}})
+            return took.matched_count == 1
+
+    async def _release(self, pkg_id: str) -> None:
+        await self.leases.delete_one({"_id": pkg_id, "owner": self.worker})
+
+    @asynccontextmanager
+    async def _renewing(self, pkg_id: str) -> AsyncIterator[None]:
+        """Keep this NFVO's lease on a package while a step (store, fetch, processing) runs."""
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease_seconds / 3)
+                with contextlib.suppress(Exception):  # the store away: the next renewal tries again
+                    await self.leases.update_one({"_id": pkg_id, "owner": self.worker},
+                                                 {"$set": {"until": time.time() + self.lease_seconds}})
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+
     async def resume(self) -> None:
-        """Packages a crash left in UPLOADING or PROCESSING: process the stored content again, or
-        go back to CREATED when the content never arrived (the upload can then be repeated)."""
+        """Packages left in UPLOADING or PROCESSING by an NFVO that died (its lease ran out):
+        process the stored content again; fetch again what an `upload_from_uri` was fetching; go
+        back to CREATED when a `PUT`'s content never arrived (the upload can then be repeated)."""
         for doc in await self.pkgs.find({"onboardingState": {"$in": ["UPLOADING", "PROCESSING"]}}):
-            if await self.contents.head(doc["id"]) is None:
-                doc["onboardingState"] = "CREATED"
-                await self.pkgs.replace(doc)
+            if not await self._take_over(doc["id"]):
                 continue
-            upload = await self.contents.download(doc["id"], f"package {doc['id']}")
+            log.info("vnfpkg.resume", vnfPkgId=doc["id"], onboardingState=doc["onboardingState"])
             try:
-                doc["onboardingState"] = "PROCESSING"
-                doc = await self.pkgs.replace(doc)
-            except BaseException:
-                upload.close()
-                raise
-            self._spawn(self._process_pkg(doc, upload))
+                if await self.contents.head(doc["id"]) is not None:
+                    upload = await self.contents.download(doc["id"], f"package {doc['id']}")
+                    try:
+                        doc["onboardingState"] = "PROCESSING"
+                        doc.pop("_fetch", None)
+                        doc = await self.pkgs.replace(doc)
+                    except BaseException:
+                        upload.close()
+                        raise
+                    self._spawn(self._process_pkg(doc, upload))
+                elif doc.get("_fetch") and self.box is not None:
+                    req = UploadFromUriRequest.model_validate(self.box.open(doc["_fetch"]))
+                    self._spawn(self._fetch_and_process(doc, req))
+                else:
+                    doc["onboardingState"] = "CREATED"
+                    await self.pkgs.replace(doc)
+                    await self._release(doc["id"])
+            except (ConcurrencyError, NotFound):  # changed or deleted meanwhile: nothing to resume
+                await self._release(doc["id"])
+
+    async def start(self) -> None:
+        await self.resume()
+
+        async def sweep() -> None:  # a replica that dies mid-onboarding is taken over by a live one
+            while True:
+                await asyncio.sleep(self.lease_seconds / 2)
+                try:
+                    await self.resume()
+                except Exception:
+                    log.exception("vnfpkg.resume_failed")
+        self._sweeper = asyncio.create_task(sweep())
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._sweeper] if self._sweeper else [])]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def by_vnfd_id(self, vnfd_id: str) -> dict[str, Any]:
         """SOL003 `onboarded_vnf_packages/{vnfdId}`: the ONBOARDED package of a VNFD, enabled first."""
