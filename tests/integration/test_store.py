@@ -127,6 +127,46 @@ async def test_outbox_survives_a_crash_before_relay(store):
     await follower.close()
 
 
+async def test_outbox_relay_scans_only_the_collections_written_with_messages(store, monkeypatch):
+    """A write without messages wakes nobody; one with messages gets its collection scanned (and
+    only it) at once; the periodic pass scans all of them for what a crash left behind."""
+    quiet, busy = store.repository("quiet"), store.repository("busy")
+    scanned: list[str] = []
+    real_pending = type(quiet).pending
+
+    async def pending(self, limit=100):
+        scanned.append(self.name)
+        return await real_pending(self, limit)
+
+    monkeypatch.setattr(type(quiet), "pending", pending)
+    published: list[str] = []
+
+    class Bus:
+        async def publish(self, env):
+            published.append(env.message_id)
+
+    relay = OutboxRelay(store, Bus(), poll_interval=3600)  # no periodic pass during the test
+    await relay.start()
+    for _ in range(100):  # the first pass at start scans everything
+        if {"quiet", "busy"} <= set(scanned):
+            break
+        await asyncio.sleep(0.01)
+    scanned.clear()
+    await quiet.insert({"id": "q"})
+    d = await quiet.get("q")
+    await quiet.replace(d)
+    await asyncio.sleep(0.1)
+    assert scanned == [] and published == []
+    m = fact(3)
+    await busy.insert({"id": "b"}, outbox=[m])
+    for _ in range(100):
+        if published:
+            break
+        await asyncio.sleep(0.01)
+    await relay.stop()
+    assert published == [m.message_id] and set(scanned) == {"busy"}
+
+
 async def test_delete_with_outbox_keeps_a_tombstone_until_relayed(store):
     repo = store.repository("tomb")
     await repo.insert({"id": "a"})

@@ -101,7 +101,8 @@ class Repository:
             await self.col.insert_one(record)
         except DuplicateKeyError as exc:
             raise AlreadyExists(f"{self.name} {doc['id']} exists") from exc
-        self._wake()
+        if msgs:
+            self._wake()
         return record
 
     async def get(self, id_: str) -> dict[str, Any]:
@@ -125,7 +126,8 @@ class Repository:
         new.pop("_id", None)
         new["_v"] = record["_v"] + 1
         result = await self._write(record, new, [m.model_dump(mode="json") for m in outbox])
-        self._wake()
+        if result.get("_pending"):
+            self._wake()
         return result
 
     async def save(self, record: dict[str, Any], outbox: Iterable[Envelope] = ()) -> dict[str, Any]:
@@ -196,9 +198,10 @@ class Repository:
         return False
 
     def _wake(self) -> None:
+        """Tell the relay this collection has messages to send (only writes that carry some)."""
         relay = getattr(self.store, "relay", None)
         if relay is not None:
-            relay.wake()
+            relay.wake(self)
 
 
 def live(query: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
+from typing import Any
 
 import structlog
 
@@ -26,9 +28,17 @@ class OutboxRelay:
         self._event = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
-        store.relay = self  # repositories wake the relay after each write
+        # A wake-up names the repository that has messages: only that one is scanned then. Every
+        # poll_interval (and at start) all are, for what a crash left behind.
+        self._dirty: set[Any] = set()
+        self._full = True
+        store.relay = self  # repositories wake the relay after each write that carries messages
 
-    def wake(self) -> None:
+    def wake(self, repository: Any = None) -> None:
+        if repository is None:
+            self._full = True
+        else:
+            self._dirty.add(repository)
         self._event.set()
 
     async def start(self) -> None:
@@ -46,9 +56,10 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def flush(self) -> int:
+    async def flush(self, repositories: Iterable[Any] | None = None) -> int:
+        """Publish the pending messages of `repositories` (default: all of the store's)."""
         sent = 0
-        for repo in list(self.store.repositories):
+        for repo in list(self.store.repositories if repositories is None else repositories):
             for record in await repo.pending():
                 for raw in record.get("_outbox") or []:
                     await self.bus.publish(Envelope.model_validate(raw))
@@ -58,14 +69,20 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while not self._stopping:
-            await wait_event(self._event, self.poll_interval)
+            if not self._full and not self._dirty:  # nothing named: wait for a wake-up or the poll
+                if not await wait_event(self._event, self.poll_interval):
+                    self._full = True
             if self._stopping:
                 break
             self._event.clear()
+            repos = None if self._full else list(self._dirty)
+            self._full = False
+            self._dirty.clear()
             try:
-                await self.flush()
+                await self.flush(repos)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or store away: keep the messages, try again later
                 log.warning("outbox.relay_failed", error=str(exc))
+                self._full = True
                 await asyncio.sleep(min(self.poll_interval, 1.0))
