@@ -376,3 +376,84 @@ def write_vnf_csar_with_image(path: Any, image_size: int, vnfd_id: str = DEFAULT
         while chunk := fh.read(2**20):
             package.update(chunk)
     return image_sha, package.hexdigest()
+
+
+# --------------------------------------------------------------------------- signatures (SOL004 §5)
+
+
+def make_cert(name: str, issuer: tuple[Any, Any] | None = None, *, ca: bool = False,
+              key_type: str = "rsa", days: int = 30, not_before_days: int = -1) -> tuple[Any, Any]:
+    """(private key, certificate) named CN=`name`, signed by `issuer` (key, cert) or self-signed."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    key = (ec.generate_private_key(ec.SECP256R1()) if key_type == "ec"
+           else rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_key, issuer_cert = issuer or (key, None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(issuer_cert.subject if issuer_cert else subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now + datetime.timedelta(days=not_before_days))
+               .not_valid_after(now + datetime.timedelta(days=days))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                              critical=False))
+    return key, builder.sign(issuer_key, hashes.SHA256())
+
+
+def cms_sign(data: bytes, key: Any, cert: Any, *, with_cert: bool = True,
+             with_attributes: bool = True, hash_name: str = "sha256", pss: bool = False) -> bytes:
+    """Detached CMS SignedData (DER) over `data`, as SOL004 tools produce it."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    h = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[hash_name]()
+    options = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
+    if not with_cert:
+        options.append(pkcs7.PKCS7Options.NoCerts)
+    if not with_attributes:
+        options.append(pkcs7.PKCS7Options.NoAttributes)
+    pad = padding.PSS(padding.MGF1(h), padding.PSS.DIGEST_LENGTH) if pss else None
+    builder = pkcs7.PKCS7SignatureBuilder().set_data(data)
+    builder = builder.add_signer(cert, key, h, rsa_padding=pad) if pad else builder.add_signer(cert, key, h)
+    return builder.sign(serialization.Encoding.DER, options)
+
+
+def cms_block(der: bytes) -> bytes:
+    """The `-----BEGIN CMS-----` block (base64 in 64-column lines) ending a signed manifest."""
+    import base64
+
+    b64 = base64.b64encode(der).decode()
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return ("-----BEGIN CMS-----\n" + "\n".join(lines) + "\n-----END CMS-----\n").encode()
+
+
+def sign_manifest(manifest: bytes, key: Any, cert: Any, **sign: Any) -> bytes:
+    """The manifest followed by its CMS signature over the text before the block."""
+    return manifest + cms_block(cms_sign(manifest, key, cert, **sign))
+
+
+def cert_pem(cert: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def signed_vnf_csar_files(key: Any, cert: Any, vnfd_id: str = DEFAULT_VNFD_ID, *,
+                          with_cert: bool = True, cert_file: bool = False,
+                          **sign: Any) -> dict[str, bytes]:
+    """`vnf_csar_files` with the manifest signed (SOL004 option 1); `cert_file` also puts the
+    signer certificate next to the manifest (`magi_vnf.cert`)."""
+    files = vnf_csar_files(vnfd_id)
+    files["magi_vnf.mf"] = sign_manifest(files["magi_vnf.mf"], key, cert, with_cert=with_cert,
+                                         **sign)
+    if cert_file:
+        files["magi_vnf.cert"] = cert_pem(cert)
+    return files

@@ -22,13 +22,14 @@ from .csar import ArtifactEntry, Csar, Manifest, ManifestEntry, read_csar
 from .errors import Check, DescriptorError, PackageError
 from .model import DeploymentFlavour, Nsd, Vdu, Vnfd, size_to_bytes, to_gb, to_mb
 from .osm import OsmPackage, read_osm_package
+from .signature import SignaturePolicy, SignatureResult, verify_signatures
 from .sol001 import SW_IMAGE_ARTIFACT, parse_sol001_nsd, parse_sol001_vnfd
 from .sol006 import nsd_roots, parse_sol006_nsd, parse_sol006_vnfd, vnfd_root
 
 __all__ = [
     "ArtifactEntry", "Check", "Csar", "DeploymentFlavour", "DescriptorError", "LAZY_MEMBER_BYTES",
     "Limits", "Manifest", "ManifestEntry", "NsdPackage", "Nsd", "OsmPackage", "PackageError",
-    "PackageFiles", "PackageFormat", "Vdu", "VnfPackage", "Vnfd", "detect_format", "load_nsd",
+    "PackageFiles", "PackageFormat", "SignaturePolicy", "SignatureResult", "Vdu", "VnfPackage", "Vnfd", "detect_format", "load_nsd",
     "load_vnf_package", "read_csar", "read_osm_package", "size_to_bytes", "to_gb", "to_mb",
 ]
 
@@ -84,6 +85,7 @@ class VnfPackage(_Files):
     format: PackageFormat
     artifact_entries: list[ArtifactEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    signature: SignatureResult | None = None  # None: not asked for (`signatures=None`)
 
 
 @dataclass
@@ -175,13 +177,16 @@ def _pick(loaded: _Loaded, wanted: tuple[str, ...], what: str,
 
 def load_vnf_package(data: Source, filename_hint: str | None = None, *,
                      limits: Limits | None = None, trusted: bool = False,
-                     checksum_sha256: str | None = None) -> VnfPackage:
+                     checksum_sha256: str | None = None,
+                     signatures: SignaturePolicy | None = None) -> VnfPackage:
     """`data`: the package's bytes, a path (`os.PathLike`) or a seekable binary file (left open,
     the caller's). `trusted`: content checked at onboarding already (the NFVO's stored packages):
     hashes are not verified again and large members not read through. `checksum_sha256`: the
-    caller's digest of `data`, sparing a pass over it."""
+    caller's digest of `data`, sparing a pass over it. `signatures`: check SOL004 CMS
+    signatures under that policy (None: not checked; signatures stay plain files)."""
     loaded = _open(data, filename_hint, limits, "vnfd.yaml", trusted)
     try:
+        signature = _check_signatures(loaded, signatures) if signatures else None
         path, doc, kind = _pick(loaded, ("sol001", "sol006-vnfd"), "VNFD", Check.VNFD)
         if kind == "sol001":
             vnfd, vnfd_files = parse_sol001_vnfd(loaded.files, path)
@@ -195,7 +200,16 @@ def load_vnf_package(data: Source, filename_hint: str | None = None, *,
     return VnfPackage(vnfd=vnfd, files=loaded.files, manifest=loaded.manifest, meta=loaded.meta,
                       vnfd_files=vnfd_files, checksum_sha256=checksum,
                       format=loaded.format, artifact_entries=loaded.artifact_entries,
-                      warnings=warnings)
+                      warnings=warnings, signature=signature)
+
+
+def _check_signatures(loaded: _Loaded, policy: SignaturePolicy) -> SignatureResult:
+    if loaded.format != "csar":  # OSM packages and bare YAML have no SOL004 signature
+        return verify_signatures(loaded.files, {}, None, [], policy)
+    mf = loaded.manifest
+    return verify_signatures(loaded.files, loaded.meta, mf.path if mf else None,
+                             [(e.source, e.signature, e.certificate) for e in (mf.entries if mf
+                                                                                else [])], policy)
 
 
 def _close(loaded: _Loaded) -> None:

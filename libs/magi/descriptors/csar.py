@@ -32,6 +32,8 @@ class ManifestEntry(NamedTuple):
     source: str
     algorithm: str | None
     hash: str | None
+    signature: str | None = None  # SOL004 per-artifact CMS signature file
+    certificate: str | None = None  # and the certificate of its signer
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Manifest:
     metadata: dict[str, str] = field(default_factory=dict)
     entries: list[ManifestEntry] = field(default_factory=list)
     non_mano_artifact_sets: dict[str, list[str]] = field(default_factory=dict)
-    signed: bool = False  # a CMS signature block follows (not verified yet)
+    signed: bool = False  # a CMS signature block follows (verified by signature.py)
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,8 @@ def parse_manifest(text: str, path: str) -> Manifest:
         if ("Algorithm" in e) != ("Hash" in e):
             raise PackageError(Check.MANIFEST, f"entry {e['Source']!r} needs both Algorithm "
                                "and Hash", file=path)
-        mf.entries.append(ManifestEntry(e["Source"], e.get("Algorithm"), e.get("Hash")))
+        mf.entries.append(ManifestEntry(e["Source"], e.get("Algorithm"), e.get("Hash"),
+                                        e.get("Signature"), e.get("Certificate")))
     return mf
 
 

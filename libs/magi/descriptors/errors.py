@@ -29,6 +29,7 @@ class Check(StrEnum):
     HASH_FORMAT = "hash-format"  # hash string of the wrong length or not hex
     MANIFEST_HASH = "manifest-hash"  # file content does not match its declared hash
     ARTIFACT_MISSING = "artifact-missing"  # a declared file is not in the package
+    SIGNATURE = "signature"  # CMS signature or certificate does not verify, or one is required
     # YAML and TOSCA
     YAML = "yaml"  # syntax error, not UTF-8
     YAML_BOMB = "yaml-bomb"  # alias expansion, nesting or file size over the limits
