@@ -4,6 +4,8 @@ docs/configuration.md lists them all; tests/unit/test_docs.py keeps that page in
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,6 +42,8 @@ class MagiSettings(BaseSettings):
     sim_latency_ms: float = Field(0.0, description="simulated VIM: latency added to each resource call")
     sim_failure_rate: float = Field(0.0, description="simulated VIM: probability a resource call fails")
     package_max_bytes: int = Field(512 * 1024 * 1024, description="NFVO: largest VNF package, NSD or PNFD upload in bytes (PUT body, multipart part or upload_from_uri fetch); larger ones get 413 or onboarding ERROR")
+    package_signature_policy: Literal["verify", "require", "off"] = Field("verify", description="NFVO: SOL004 package signatures at onboarding: verify (a signature present must verify), require (unsigned packages are refused too) or off")
+    package_trust_anchors: str | None = Field(None, description="NFVO: PEM bundle of CA certificates a package signer must chain to; unset = no chain check")
     secret_key: str | None = Field(None, description="NFVO: key that encrypts VIM credentials at rest; unset = a key generated once under data_dir")
     drift_interval_seconds: float = Field(300.0, description="VIM adapter: seconds between drift reconciliations of each known VIM; 0 = only on demand")
     openstack_concurrency: int = Field(4, description="VIM adapter: openstacksdk calls in flight per OpenStack VIM")
