@@ -39,7 +39,8 @@ from magi.api.app import json_response, read_json, read_model
 from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
 from magi.bus.envelope import Envelope, new_id
-from magi.descriptors import PackageError, VnfPackage, load_vnf_package
+from magi.config import MagiSettings
+from magi.descriptors import PackageError, SignaturePolicy, VnfPackage, load_vnf_package
 from magi.secrets import SecretBox
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
 from nfvo.content import ContentStore, Upload, UploadTooLarge, spool_upload
@@ -51,7 +52,7 @@ from nfvo.pkginfo import (FILE_CHUNK, additional_artifacts, descriptor_response,
 log = structlog.get_logger(__name__)
 PKG_DEFAULT_EXCLUDED = ("softwareImages", "additionalArtifacts", "userDefinedData", "checksum")
 PKG_ATTRS = attributes("id", "vnfdId", "vnfProvider", "vnfProductName", "vnfSoftwareVersion", "vnfdVersion", "checksum",
-                       "packageSecurityOption", "softwareImages", "additionalArtifacts", "onboardingState",
+                       "packageSecurityOption", "signingCertificate", "softwareImages", "additionalArtifacts", "onboardingState",
                        "operationalState", "usageState", "vnfmInfo", "userDefinedData", "onboardingFailureDetails")
 
 
@@ -90,7 +91,7 @@ class VnfPackages:
     """The VNF package catalogue of the NFVO."""
 
     def __init__(self, store: MongoStore, contents: ContentStore, base_url: str, *, box: SecretBox | None = None,
-                 lease_seconds: float = 30.0):
+                 lease_seconds: float = 30.0, signatures: SignaturePolicy | None = None):
         self.pkgs: Repository = store.repository("vnf_packages", [[("vnfdId", 1)]])
         self.contents = contents
         self.base = base_url
@@ -104,6 +105,12 @@ class VnfPackages:
         # One ONBOARDED package per vnfdId, across NFVO replicas: a claim per vnfdId, taken before
         # the ONBOARDED write and given back when the package is deleted.
         self.vnfd_claims = UniqueClaims(store, "vnfd_id_claims")
+        # SOL004 signatures are checked at onboarding under MAGI_PACKAGE_SIGNATURE_POLICY and
+        # MAGI_PACKAGE_TRUST_ANCHORS; read from the environment when the builder gives none
+        if signatures is None:
+            env = MagiSettings()
+            signatures = SignaturePolicy.load(env.package_signature_policy, env.package_trust_anchors)
+        self.signatures = signatures
 
     def _notice(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> Envelope:
         """The notification of a state change, to store in the write that makes the change (outbox);
@@ -218,12 +225,13 @@ class VnfPackages:
             upload.close()
 
     @staticmethod
-    def _examine(upload: Upload) -> tuple[VnfPackage, list[dict[str, Any]], list[dict[str, Any]], bytes]:
+    def _examine(upload: Upload, signatures: SignaturePolicy) -> tuple[VnfPackage, list[dict[str, Any]], list[dict[str, Any]], bytes]:
         """Parse and check the package from its spooled file (in a thread): sizes and hashes of
         large members are streamed, so memory stays bounded whatever the images weigh. Also the
         descriptor files and the manifest as one small zip, kept so that `vnfd` and `manifest`
         reads need not copy the whole package out of the content store."""
-        with load_vnf_package(upload.rewind(), upload.filename, checksum_sha256=upload.sha256) as pkg:
+        with load_vnf_package(upload.rewind(), upload.filename, checksum_sha256=upload.sha256,
+                              signatures=signatures) as pkg:
             images = software_images(pkg, datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"))
             artifacts = additional_artifacts(pkg, {i["imagePath"] for i in images if "imagePath" in i})
             small = [*pkg.vnfd_files, *([pkg.manifest.path] if pkg.manifest else [])]
@@ -232,7 +240,7 @@ class VnfPackages:
 
     async def _process_upload(self, doc: dict[str, Any], upload: Upload) -> None:
         try:
-            pkg, images, artifacts, descriptor = await asyncio.to_thread(self._examine, upload)
+            pkg, images, artifacts, descriptor = await asyncio.to_thread(self._examine, upload, self.signatures)
         except PackageError as exc:
             doc["onboardingState"] = "ERROR"
             doc["onboardingFailureDetails"] = {"status": 422, "title": f"package check '{exc.check}' failed", "detail": str(exc.detail if hasattr(exc, "detail") else exc)}
@@ -268,6 +276,8 @@ class VnfPackages:
                     "onboardingState": "ONBOARDED", "operationalState": "ENABLED",
                     "_vnfd": v.model_dump(mode="json"), "_vnfdFiles": pkg.vnfd_files,
                     "_manifest": pkg.manifest.path if pkg.manifest else None})
+        if pkg.signature and pkg.signature.certificate_pem:  # the manifest's signer (SOL004 option 1)
+            doc["signingCertificate"] = pkg.signature.certificate_pem
         await self.pkgs.replace(doc, outbox=[self._notice(doc, "VnfPackageOnboardingNotification", f"vnfpkg:{doc['id']}:onboarded")])
         log.info("vnfpkg.onboarded", vnfPkgId=doc["id"], vnfdId=v.vnfd_id)
 

@@ -508,3 +508,59 @@ async def test_vnfd_and_manifest_reads_do_not_copy_the_whole_package(suite, monk
     st, body, _ = await raw(s, "GET", f"{base}/vnfd", headers={"Accept": "application/zip"})
     assert st == 200 and "Definitions/magi_vnfd_top.yaml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
     assert (await raw(s, "GET", f"{base}/manifest", headers={"Accept": "text/plain"}))[1] == manifest
+
+
+async def _upload_and_wait(s, data: bytes) -> dict[str, Any]:
+    _, pkg, _ = await s.req("POST", f"{s.nfvo}/vnfpkgm/v2/vnf_packages", json={}, expect=201)
+    base = f"{s.nfvo}/vnfpkgm/v2/vnf_packages/{pkg['id']}"
+    await s.req("PUT", f"{base}/package_content", data=data, headers={"Content-Type": "application/zip"}, expect=202)
+    for _ in range(600):
+        _, info, _ = await s.req("GET", base, expect=200)
+        if info["onboardingState"] in ("ONBOARDED", "ERROR"):
+            return info
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"package {pkg['id']} still {info['onboardingState']}")
+
+
+async def test_signed_package_onboards_with_its_signing_certificate(mongo_uri, db_prefix, tmp_path, monkeypatch):
+    """SOL004 option 1 under MAGI_PACKAGE_SIGNATURE_POLICY=require with trust anchors: a package
+    signed by a certificate of the anchor CA onboards, its VnfPkgInfo carries the signer's
+    certificate; one signed by another CA, and an unsigned one, end in ERROR (check `signature`)."""
+    from tests.unit import pkgfactory as pf
+
+    ca, other_ca = pf.make_cert("Lab CA", ca=True), pf.make_cert("Other CA", ca=True)
+    signer, stranger = pf.make_cert("Vendor", ca), pf.make_cert("Stranger", other_ca)
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(pf.cert_pem(ca[1]))
+    monkeypatch.setenv("MAGI_PACKAGE_SIGNATURE_POLICY", "require")
+    monkeypatch.setenv("MAGI_PACKAGE_TRUST_ANCHORS", str(anchors))
+    async with running_suite(mongo_uri, db_prefix) as s:
+        info = await _upload_and_wait(s, pf.zip_files(pf.signed_vnf_csar_files(*signer, str(uuid.uuid4()))))
+        assert info["onboardingState"] == "ONBOARDED", info
+        assert info["packageSecurityOption"] == "OPTION_1"
+        assert info["signingCertificate"] == pf.cert_pem(signer[1]).decode()
+        schemas().validate(info, "VnfPkgInfo", api=PKGM)
+
+        info = await _upload_and_wait(s, pf.zip_files(pf.signed_vnf_csar_files(*stranger, str(uuid.uuid4()))))
+        assert info["onboardingState"] == "ERROR", info
+        assert info["onboardingFailureDetails"]["title"] == "package check 'signature' failed"
+        assert "does not chain" in info["onboardingFailureDetails"]["detail"]
+        assert "signingCertificate" not in info
+        schemas().validate(info, "VnfPkgInfo", api=PKGM)
+
+        info = await _upload_and_wait(s, make_vnf_csar(str(uuid.uuid4())))
+        assert info["onboardingState"] == "ERROR" and "not signed" in info["onboardingFailureDetails"]["detail"]
+
+
+async def test_tampered_signed_package_ends_in_error_under_the_default_policy(suite):
+    from tests.unit import pkgfactory as pf
+
+    files = pf.signed_vnf_csar_files(*pf.make_cert("Vendor"), str(uuid.uuid4()))
+    files["magi_vnf.mf"] = files["magi_vnf.mf"].replace(b"vnf_package_version: 1.0", b"vnf_package_version: 9.9")
+    info = await _upload_and_wait(suite, pf.zip_files(files))
+    assert info["onboardingState"] == "ERROR", info
+    failure = info["onboardingFailureDetails"]
+    assert failure["title"] == "package check 'signature' failed" and "magi_vnf.mf" in failure["detail"]
+    # an unsigned package is still accepted (policy `verify`), without signingCertificate
+    info = await _upload_and_wait(suite, make_vnf_csar(str(uuid.uuid4())))
+    assert info["onboardingState"] == "ONBOARDED" and "signingCertificate" not in info
