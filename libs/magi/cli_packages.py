@@ -121,6 +121,7 @@ def _summary(pkg: Any) -> dict[str, Any]:
             "defaultInstantiationLevelId": f.default_instantiation_level_id,
         } for f in v.flavours],
         "warnings": list(pkg.warnings),
+        "signature": pkg.signature.describe() if pkg.signature else "not checked",
     }
 
 
@@ -130,6 +131,7 @@ def _print_summary(path: str, s: dict[str, Any]) -> None:
     print(f"  provider:  {s['provider'] or '(none)'}")
     print(f"  product:   {s['productName']}")
     print(f"  version:   software {s['softwareVersion'] or '(none)'}, descriptor {s['descriptorVersion']}")
+    print(f"  signature: {s['signature']}")
     for f in s["flavours"]:
         print(f"  flavour {f['flavourId']}:")
         vdus = ", ".join(f"{d['vduId']} ({d['min']}..{d['max']})" for d in f["vdus"])
@@ -146,14 +148,20 @@ def _print_summary(path: str, s: dict[str, Any]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from magi.descriptors import PackageError, load_vnf_package
+    from magi.config import MagiSettings
+    from magi.descriptors import PackageError, SignaturePolicy, load_vnf_package
 
     try:
         up = read_upload(args.path)
     except OSError as exc:
         return _fail(args, "io", str(exc), None)
+    try:  # the NFVO's signature policy and trust anchors, from the same MAGI_* variables
+        env = MagiSettings()
+        policy = SignaturePolicy.load(env.package_signature_policy, env.package_trust_anchors)
+    except ValueError as exc:
+        return _fail(args, "config", str(exc), None)
     try:
-        pkg = load_vnf_package(up.data, up.filename)
+        pkg = load_vnf_package(up.data, up.filename, signatures=policy)
     except PackageError as exc:
         return _fail(args, exc.check, exc.detail, exc.file)
     summary = _summary(pkg)

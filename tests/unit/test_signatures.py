@@ -215,3 +215,20 @@ def test_policy_load(tmp_path, ca):
         SignaturePolicy.load("maybe")
     with pytest.raises(ValueError):
         SignaturePolicy.load("verify", str(tmp_path / "missing.pem"))
+
+
+def test_cli_validate_prints_the_signer(tmp_path, capsys, monkeypatch, ca, signer, other_ca):
+    from magi.cli import main
+
+    signed, unsigned = tmp_path / "signed.zip", tmp_path / "unsigned.zip"
+    signed.write_bytes(pf.zip_files(pf.signed_vnf_csar_files(*signer)))
+    unsigned.write_bytes(pf.make_vnf_csar())
+    assert main(["vnfpkg", "validate", str(signed)]) == 0
+    assert "signature: signed by CN=VNF Vendor Signer" in capsys.readouterr().out
+    assert main(["vnfpkg", "validate", str(unsigned)]) == 0
+    assert "signature: not signed" in capsys.readouterr().out
+    bundle = tmp_path / "anchors.pem"
+    bundle.write_bytes(pf.cert_pem(other_ca[1]))
+    monkeypatch.setenv("MAGI_PACKAGE_TRUST_ANCHORS", str(bundle))
+    assert main(["vnfpkg", "validate", str(signed)]) == 1
+    assert "✗ signature:" in capsys.readouterr().out
