@@ -232,3 +232,11 @@ def test_cli_validate_prints_the_signer(tmp_path, capsys, monkeypatch, ca, signe
     monkeypatch.setenv("MAGI_PACKAGE_TRUST_ANCHORS", str(bundle))
     assert main(["vnfpkg", "validate", str(signed)]) == 1
     assert "✗ signature:" in capsys.readouterr().out
+
+
+def test_unsigned_package_with_an_unreadable_cert_file_is_accepted():
+    """Certificates are read only for a signature: before signatures were checked such a
+    package onboarded, and under `verify` it still does."""
+    files = pf.vnf_csar_files()
+    files["magi_vnf.cert"] = b"not a certificate"
+    assert not load(files).signature.signed

@@ -396,11 +396,13 @@ def verify_signatures(files: Mapping[str, bytes], meta: Mapping[str, str],
         return SignatureResult(checked=False)
     result = SignatureResult()
     split = None
-    package_certs: list[x509.Certificate] = []
     if manifest_path:
-        package_certs = _package_certs(files, meta, manifest_path)
         split = _split_manifest(_small(files, manifest_path, manifest_path, "manifest"),
                                 manifest_path)
+    # read only when a signature needs them: an unsigned package's certificate files stay opaque
+    package_certs: list[x509.Certificate] = []
+    if manifest_path and (split or any(sig for _, sig, _ in entries)):
+        package_certs = _package_certs(files, meta, manifest_path)
     if split is None:
         if policy.mode == "require":
             raise _fail(manifest_path or "<package>", "the package is not signed (no manifest "
