@@ -240,3 +240,14 @@ def test_unsigned_package_with_an_unreadable_cert_file_is_accepted():
     files = pf.vnf_csar_files()
     files["magi_vnf.cert"] = b"not a certificate"
     assert not load(files).signature.signed
+
+
+def test_unknown_digest_algorithm_fails(signer):
+    """SHA-224 (its OID differs from SHA-256's in the last byte only) is not a SOL004 algorithm."""
+    files = pf.vnf_csar_files()
+    sha256_oid = bytes.fromhex("0609608648016503040201")
+    der = pf.cms_sign(files[MF], *signer)
+    assert sha256_oid in der
+    files[MF] += pf.cms_block(der.replace(sha256_oid, sha256_oid[:-1] + b"\x04"))
+    err = refused(files)
+    assert "'sha224' is not SHA-256/384/512" in err.detail and err.file == MF
