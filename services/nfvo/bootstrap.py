@@ -10,6 +10,7 @@ from magi.bus.envelope import Envelope, epoch
 from magi.notifications.filters import nsd_kind, nslcm_kind, vnfpkgm_kind
 from magi.notifications.subscriptions import SubscriptionManager
 from magi.runtime import ServiceContext, ServiceUnit
+from magi.descriptors import SignaturePolicy
 from magi.secrets import SecretBox
 from magi.store.mongo import public
 from nfvo import ns_api
@@ -36,7 +37,8 @@ def build(ctx: ServiceContext, register_default_vim: bool = False) -> ServiceUni
     box = SecretBox.from_settings(s)
     vims = VimRegistry(ctx.store, ctx.public_url, box, ctx.bus, source=ctx.name)
     catalogue = Catalogue(ctx.store, ctx.public_url, max_upload_bytes=s.package_max_bytes, box=box,
-                          lease_seconds=s.lcm_lease_seconds)
+                          lease_seconds=s.lcm_lease_seconds,
+                          signatures=SignaturePolicy.load(s.package_signature_policy, s.package_trust_anchors))
     granting = Granting(ctx.store, vims, ctx.public_url, catalogue)
     vnfms = VnfmRegistry(ctx.store, ctx.public_url, built_in=BusVnfm(ctx.bus))
     lcm = NsLcm(ctx.store, ctx.bus, catalogue, vims, granting, vnfms, base_url=ctx.public_url, lease_seconds=s.lcm_lease_seconds)

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from magi.descriptors import SignaturePolicy
 from magi.secrets import SecretBox
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound
 from nfvo.content import ContentStore
@@ -16,9 +17,10 @@ from nfvo.vnfpkgm import VnfPackages
 
 class Catalogue:
     def __init__(self, store: MongoStore, base_url: str, max_upload_bytes: int | None = None, *,
-                 box: SecretBox | None = None, lease_seconds: float = 30.0):
+                 box: SecretBox | None = None, lease_seconds: float = 30.0, signatures: SignaturePolicy | None = None):
         self.contents = ContentStore(store, max_upload_bytes)
-        self.vnf_packages = VnfPackages(store, self.contents, base_url, box=box, lease_seconds=lease_seconds)
+        self.vnf_packages = VnfPackages(store, self.contents, base_url, box=box, lease_seconds=lease_seconds,
+                                        signatures=signatures)
         self.pnf_descriptors = PnfDescriptors(store, self.contents, base_url)
         self.descriptors = NsDescriptors(store, self.contents, self.vnf_packages, base_url, self.pnf_descriptors)
         self.pnf_descriptors.users = self.descriptors.pnfd_users  # PNFD usage follows the NSDs referencing it

@@ -39,7 +39,6 @@ from magi.api.app import json_response, read_json, read_model
 from magi.api.listing import attributes, list_response, one_response
 from magi.api.problem import Problem
 from magi.bus.envelope import Envelope, new_id
-from magi.config import MagiSettings
 from magi.descriptors import PackageError, SignaturePolicy, VnfPackage, load_vnf_package
 from magi.secrets import SecretBox
 from magi.store.mongo import ConcurrencyError, MongoStore, NotFound, Repository, UniqueClaims, public
@@ -105,11 +104,10 @@ class VnfPackages:
         # One ONBOARDED package per vnfdId, across NFVO replicas: a claim per vnfdId, taken before
         # the ONBOARDED write and given back when the package is deleted.
         self.vnfd_claims = UniqueClaims(store, "vnfd_id_claims")
-        # SOL004 signatures are checked at onboarding under MAGI_PACKAGE_SIGNATURE_POLICY and
-        # MAGI_PACKAGE_TRUST_ANCHORS; read from the environment when the builder gives none
+        # SOL004 signatures are checked at onboarding (MAGI_PACKAGE_SIGNATURE_POLICY and
+        # MAGI_PACKAGE_TRUST_ANCHORS, given by the bootstrap); without a policy: verify, no anchors.
         if signatures is None:
-            env = MagiSettings()
-            signatures = SignaturePolicy.load(env.package_signature_policy, env.package_trust_anchors)
+            signatures = SignaturePolicy.load()
         self.signatures = signatures
 
     def _notice(self, doc: dict[str, Any], ntype: str, key: str, **extra: Any) -> Envelope:

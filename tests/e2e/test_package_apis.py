@@ -522,7 +522,7 @@ async def _upload_and_wait(s, data: bytes) -> dict[str, Any]:
     raise AssertionError(f"package {pkg['id']} still {info['onboardingState']}")
 
 
-async def test_signed_package_onboards_with_its_signing_certificate(mongo_uri, db_prefix, tmp_path, monkeypatch):
+async def test_signed_package_onboards_with_its_signing_certificate(mongo_uri, db_prefix, tmp_path):
     """SOL004 option 1 under MAGI_PACKAGE_SIGNATURE_POLICY=require with trust anchors: a package
     signed by a certificate of the anchor CA onboards, its VnfPkgInfo carries the signer's
     certificate; one signed by another CA, and an unsigned one, end in ERROR (check `signature`)."""
@@ -532,9 +532,7 @@ async def test_signed_package_onboards_with_its_signing_certificate(mongo_uri, d
     signer, stranger = pf.make_cert("Vendor", ca), pf.make_cert("Stranger", other_ca)
     anchors = tmp_path / "anchors.pem"
     anchors.write_bytes(pf.cert_pem(ca[1]))
-    monkeypatch.setenv("MAGI_PACKAGE_SIGNATURE_POLICY", "require")
-    monkeypatch.setenv("MAGI_PACKAGE_TRUST_ANCHORS", str(anchors))
-    async with running_suite(mongo_uri, db_prefix) as s:
+    async with running_suite(mongo_uri, db_prefix, package_signature_policy="require", package_trust_anchors=str(anchors)) as s:
         info = await _upload_and_wait(s, pf.zip_files(pf.signed_vnf_csar_files(*signer, str(uuid.uuid4()))))
         assert info["onboardingState"] == "ONBOARDED", info
         assert info["packageSecurityOption"] == "OPTION_1"
