@@ -49,6 +49,8 @@ FULL=(--set nfvo.replicas=2,vnfm.replicas=3,vimAdapter.replicas=2,monitoring.rep
       --set 'auth.tokens={token-a,token-b}' --set simulatedVim.enabled=false
       --set-string config.externalNfvoUrl=http://nfvo.example.net:8081
       --set-string monitoring.publicUrl=https://monitoring.lab.example
+      --set packages.signaturePolicy=require --set-string 'packages.trustAnchors=-----BEGIN CERTIFICATE-----'
+      --set vnfm.tmpSizeLimit=128Mi
       --set-string otel.exporterOtlpEndpoint=http://otel-collector:4318
       --set rabbitmq.persistence.enabled=false,mongodb.persistence.enabled=false)
 EXISTING=(--set rabbitmq.enabled=false,mongodb.enabled=false,existingSecret=magi-connections)
@@ -84,6 +86,7 @@ must_fail "mongodb.enabled=false without a URI" --set mongodb.enabled=false
 must_fail "a wrong type" --set nfvo.replicas=two
 must_fail "an unknown key" --set nfvo.replica=2
 must_fail "a public URL that is not http(s)" --set-string nfvo.publicUrl=nfvo.lab.example
+must_fail "an unknown signature policy" --set packages.signaturePolicy=maybe
 
 # the public URLs every service is given: set, from the Ingress (tls → https), or in-cluster
 urls=$("$HELM" template r "$CHART" --namespace magi "${FULL[@]}" | grep '_PUBLIC_URL:' | tr -d ' "')
