@@ -119,7 +119,10 @@ class VimAdapter:
         req = _parse(ResourceRelease, env.payload)
         driver = await self._driver_for(req.vimConnectionInfo)
         record = await self.records.find_one({"_id": req.resourceId})
-        released = await getattr(driver, f"release_{kind}")(req.resourceId)
+        if kind == "compute":
+            released = await driver.release_compute(req.resourceId, owner=req.ownerId)
+        else:
+            released = await getattr(driver, f"release_{kind}")(req.resourceId)
         if record is None:
             return domain.release_reply(req.resourceId, released)
         fact = message("resource.released", domain.resource_fact(record), source=self.source, causation_id=env.message_id)

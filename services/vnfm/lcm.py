@@ -305,7 +305,8 @@ class VnfLcm:
             if r["id"] in released:
                 continue
             key = str(uuid.uuid5(uuid.UUID(r["id"]), f"{step}:{op['id']}:{attempt}"))
-            await self.vim.release(KIND[r["type"]], {"vimConnectionInfo": r["vim"], "resourceId": r["id"]}, key)  # sealed
+            await self.vim.release(KIND[r["type"]], {"vimConnectionInfo": r["vim"], "resourceId": r["id"],
+                                                     "ownerId": op["vnfInstanceId"]}, key)  # sealed
             released.append(r["id"])
             op = await self._save(op)
         return op

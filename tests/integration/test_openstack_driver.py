@@ -270,6 +270,20 @@ async def test_fault_at_each_step_then_release_leaves_no_orphan(_mongo_uri: str,
         assert L.magi_count() == {}, (step, L.magi_count())
 
 
+async def test_rollback_of_a_portless_vnfc_removes_its_server_group(_mongo_uri: str) -> None:
+    """A VNFC with no ports and no security group whose server never got built leaves nothing
+    tagged with its id; the release names the owner (the VNF instance), so its empty server group
+    goes too."""
+    async with lab(_mongo_uri) as L:
+        lone = {**vnf_requests(L.vim(), L.vnf)["computes"][1], "networks": [], "securityGroupRules": []}
+        L.cloud.inject("POST", r"/servers$", status=400)
+        with pytest.raises(PermanentError):
+            await L.handle("compute.allocate", lone)
+        assert L.magi_count() == {"server_groups": 1}, L.magi_count()
+        await L.handle("compute.release", {"vimConnectionInfo": L.vim(), "resourceId": lone["resourceId"], "ownerId": L.vnf})
+        assert L.magi_count() == {}, L.magi_count()
+
+
 async def test_retry_on_5xx_then_success(_mongo_uri: str) -> None:
     async with lab(_mongo_uri) as L:
         reqs = vnf_requests(L.vim(), L.vnf)

@@ -111,6 +111,9 @@ class StorageAllocate(Payload):
 class ResourceRelease(Payload):
     vimConnectionInfo: dict[str, Any]
     resourceId: str
+    # The VNF instance the resource belongs to: a driver also removes what that owner's resources
+    # share and no longer use (server groups), even when this resource left nothing to find it by.
+    ownerId: str | None = None
 
 
 class VimRef(Payload):

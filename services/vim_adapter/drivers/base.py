@@ -25,7 +25,9 @@ class VimDriver(abc.ABC):
         """{resourceId, vimResourceId, zoneId, vimId, addresses}"""
 
     @abc.abstractmethod
-    async def release_compute(self, resource_id: str) -> bool: ...
+    async def release_compute(self, resource_id: str, owner: str | None = None) -> bool:
+        """Delete what the VIM holds for `resource_id`; `owner` (the VNF instance) also lets the
+        driver delete what that owner's VNFCs shared and no longer use (server groups)."""
 
     @abc.abstractmethod
     async def allocate_network(self, req: NetworkAllocate) -> dict[str, Any]:

@@ -463,14 +463,14 @@ class OpenStackDriver(VimDriver):
                            lambda v: v.status == "in-use",
                            lambda v: f"volume went to {v.status}" if v.status in ("error", "error_attaching") else None)
 
-    async def release_compute(self, resource_id: str) -> bool:
+    async def release_compute(self, resource_id: str, owner: str | None = None) -> bool:
         async with self._lock(self.vim_id, resource_id):
-            return await self._release_compute(resource_id)
+            return await self._release_compute(resource_id, owner)
 
-    async def _release_compute(self, resource_id: str) -> bool:
+    async def _release_compute(self, resource_id: str, owner: str | None = None) -> bool:
         rid = resource_id
         deleted = False
-        owners: set[str] = set()
+        owners: set[str] = {owner} if owner else set()
         for s in await self._servers(rid):
             owners.add(m.tag_values(s.tags, s.metadata).get(m.OWNER, ""))
             await self.os.call("delete server", lambda c, s=s: c.compute.delete_server(s.id, ignore_missing=True))

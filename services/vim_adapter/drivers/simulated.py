@@ -280,7 +280,7 @@ class SimulatedDriver(VimDriver):
         await self.sim.update_usage(self.vim_id, lambda usage: unreserve(usage, rid))
         return released
 
-    async def release_compute(self, resource_id: str) -> bool:
+    async def release_compute(self, resource_id: str, owner: str | None = None) -> bool:
         return await self._release("compute.release", "COMPUTE", resource_id)
 
     async def release_network(self, resource_id: str) -> bool:
